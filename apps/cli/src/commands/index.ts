@@ -1,0 +1,5 @@
+// Every command of the `blankglm` CLI, in the order `blankglm --help` lists them.
+// A command is a typed value (see ../cli.ts); add new ones here.
+import type { Command } from '../cli.js';
+
+export const commands: Command[] = [];

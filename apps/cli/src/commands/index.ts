@@ -1,5 +1,6 @@
 // Every command of the `blankglm` CLI, in the order `blankglm --help` lists them.
 // A command is a typed value (see ../cli.ts); add new ones here.
 import type { Command } from '../cli.js';
+import { corruptCommand } from './corrupt.js';
 
-export const commands: Command[] = [];
+export const commands: Command[] = [corruptCommand];

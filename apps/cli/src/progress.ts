@@ -104,6 +104,13 @@ export class Progress {
     this.finished = true;
   }
 
+  /** Ends the bar's line without a final state (the work failed); later updates are ignored. */
+  abort(): void {
+    if (this.finished) return;
+    if (this.options.isTTY && this.lastLength > 0) this.out.write('\n');
+    this.finished = true;
+  }
+
   private draw(update: ProgressUpdate): void {
     const line = this.render(update);
     if (this.options.isTTY) {

@@ -223,6 +223,7 @@ export async function prepareCorpus(options: PrepareOptions): Promise<PrepareRes
     if (inFlight.length >= maxInFlight) await writeOldest();
   };
 
+  let completed = false;
   try {
     let texts: string[] = [];
     let fileIndices: number[] = [];
@@ -255,14 +256,17 @@ export async function prepareCorpus(options: PrepareOptions): Promise<PrepareRes
     }
     if (texts.length > 0) await dispatch(texts, fileIndices);
     while (inFlight.length > 0) await writeOldest();
+    if (documents === 0) {
+      throw new CorpusError(`the corpus is empty: ${files.length} file(s) (${files.map((f) => f.path).slice(0, 3).join(', ')}${files.length > 3 ? ', …' : ''}) hold no non-blank text`);
+    }
+    await writer.flush();
+    completed = true;
   } finally {
     await pool?.close();
+    // Shards of a failed run have no manifest: remove them, so that a retry needs no --force.
+    if (!completed) for (const s of writer.shards) for (const f of [s.ids, s.index]) await unlink(join(outDir, f)).catch(() => undefined);
   }
   bytesRead = totalBytes;
-  if (documents === 0) {
-    throw new CorpusError(`the corpus is empty: ${files.length} file(s) (${files.map((f) => f.path).slice(0, 3).join(', ')}${files.length > 3 ? ', …' : ''}) hold no non-blank text`);
-  }
-  await writer.flush();
 
   const manifest: ShardManifest = {
     format: SHARD_FORMAT,

@@ -1,6 +1,8 @@
 // Every command of the `blankglm` CLI, in the order `blankglm --help` lists them.
 // A command is a typed value (see ../cli.ts); add new ones here.
 import type { Command } from '../cli.js';
+import { prepareCommand } from './prepare.js';
+import { demoCommand } from './demo.js';
 import { corruptCommand } from './corrupt.js';
 
-export const commands: Command[] = [corruptCommand];
+export const commands: Command[] = [prepareCommand, demoCommand, corruptCommand];

@@ -1,0 +1,5 @@
+export interface WordPieceTrainerOptions { vocabSize: number }
+export interface TrainedWordPiece { vocab: string[] }
+export function trainWordPiece(_texts: Iterable<string>, _opts: WordPieceTrainerOptions): TrainedWordPiece {
+  throw new Error('not yet');
+}

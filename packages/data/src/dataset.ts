@@ -31,6 +31,11 @@ export interface GlmDatasetOptions {
   splitSeed?: number;
   /** Pack several short documents into one window, as GLM (default true). */
   sampleAcrossDocuments?: boolean;
+  /**
+   * GLM's short_seq_prob: the chance per batch that its windows are cut into more, shorter windows
+   * (0.02 for GLM-2B/10B; default 0). Such a batch has more rows with the 'pad' layout.
+   */
+  shortSequenceProb?: number;
   corruption?: DatasetCorruptionOptions;
   /** The stream's randomness; the dataset forks its window and corruption streams from it. */
   rng: Rng;
@@ -50,6 +55,7 @@ export interface DatasetState {
     batchSize: number;
     rowLength: number;
     layout: 'pad' | 'pack';
+    shortSequenceProb: number;
     validFraction: number;
     splitSeed: number;
     documents: number;
@@ -115,6 +121,8 @@ export class GlmDataset {
   ) {
     const { seqLength, batchSize } = options;
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
+    const shortProb = options.shortSequenceProb ?? 0;
+    if (!(shortProb >= 0 && shortProb <= 1)) throw new RangeError(`shortSequenceProb must be a probability in [0, 1], got ${shortProb}`);
     const split = options.split ?? 'train';
     const validFraction = options.validFraction ?? 0;
     const splitSeed = options.splitSeed ?? 0;
@@ -162,6 +170,7 @@ export class GlmDataset {
       batchSize,
       rowLength: this.rowLength,
       layout: options.layout ?? 'pad',
+      shortSequenceProb: options.shortSequenceProb ?? 0,
       validFraction,
       splitSeed,
       documents: shards.documentCount,
@@ -179,6 +188,9 @@ export class GlmDataset {
   next(): DatasetBatch {
     const windows: Int32Array[] = [];
     for (let i = 0; i < this.options.batchSize; i++) windows.push(this.sampler.window(this.windowRng));
+    const shortProb = this.config.shortSequenceProb;
+    const shortWindows = shortProb > 0 && this.windowRng.float() < shortProb ? this.sampler.splitShort(windows, this.windowRng) : undefined;
+    if (shortWindows) windows.splice(0, windows.length, ...shortWindows);
     const { samples } = corruptBatch(windows, this.corruptionOptions, this.corruptionRng);
     const padId = this.corruptionOptions.tokens.pad;
     const batch = this.config.layout === 'pack' ? packSamples(samples, this.rowLength, { padId }) : padSamples(samples, this.rowLength, { padId });

@@ -86,6 +86,45 @@ export class WindowSampler {
     return keep < Math.floor(limit / 2) ? limit : keep;
   }
 
+  /**
+   * GLM's short_seq_prob split (§1.1): the batch's windows are replaced by windows of a random
+   * length T ~ U[32, seqLength-1), (seqLength-1)/T of them per original window, each a
+   * sentence-aligned random piece of it (without its [CLS]) prefixed with a fresh [CLS]. The batch
+   * then has more, shorter windows.
+   */
+  splitShort(windows: Int32Array[], rng: Rng): Int32Array[] {
+    const L = this.seqLength;
+    if (L - 1 <= 32) throw new RangeError(`short windows need seqLength > 33, got ${L}`);
+    const { cls, eos } = this.tokens;
+    const target = rng.intBetween(32, L - 2);
+    const pieces = Math.floor((L - 1) / target);
+    const out: Int32Array[] = [];
+    const boundaryBefore = (tokens: Int32Array, i: number): boolean => this.isSentenceEnd(tokens[i - 1]!) || tokens[i - 1] === eos;
+    for (const window of windows) {
+      const tokens = window.subarray(1);
+      for (let k = 0; k < pieces; k++) {
+        let piece: Int32Array;
+        if (target >= tokens.length) {
+          piece = tokens;
+        } else {
+          let start = rng.int(tokens.length - target);
+          while (start > 0 && (tokens[start] === eos || !boundaryBefore(tokens, start))) start--;
+          let end = start + target;
+          while (end > start && !boundaryBefore(tokens, end)) end--;
+          if (end - start < Math.floor(target / 2)) end = start + target;
+          piece = tokens.subarray(start, end);
+        }
+        // A piece that begins at a packed document's own [CLS] keeps just one.
+        if (piece[0] === cls) piece = piece.subarray(1);
+        const w = new Int32Array(piece.length + 1);
+        w[0] = cls;
+        w.set(piece, 1);
+        out.push(w);
+      }
+    }
+    return out;
+  }
+
   /** One training window (length ≤ seqLength), drawing documents and offsets from `rng`. */
   window(rng: Rng): Int32Array {
     const L = this.seqLength;

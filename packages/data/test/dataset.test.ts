@@ -69,6 +69,29 @@ describe('GlmDataset', () => {
     for (let i = 0; i < M; i++) expect(bytesOf(got[i]!).equals(expected[i]!), `batch ${N + i}`).toBe(true);
   });
 
+  it('cuts a batch into more, shorter [CLS]-led windows with shortSequenceProb (GLM short_seq_prob), resumably', () => {
+    const ds = new GlmDataset(shards, base(3, { shortSequenceProb: 1, layout: 'pack' }));
+    for (const b of ds.take(5)) {
+      const longest = Math.max(...b.windows.map((w) => w.length));
+      const T = longest - 1;
+      expect(T).toBeGreaterThanOrEqual(32);
+      expect(T).toBeLessThan(127);
+      expect(b.windows.length).toBeGreaterThanOrEqual(6 * Math.floor(127 / T));
+      for (const w of b.windows) {
+        expect(w[0]).toBe(101);
+        expect(w[1]).not.toBe(101);
+      }
+      glmKeyRanges(b.batch);
+    }
+    const a = new GlmDataset(shards, base(8, { shortSequenceProb: 0.5 }));
+    for (let i = 0; i < 3; i++) a.next();
+    const saved = a.state();
+    const expected = [...a.take(6)].map(bytesOf);
+    const b = new GlmDataset(shards, base(8, { shortSequenceProb: 0.5 }));
+    b.restore(saved);
+    expect([...b.take(6)].map(bytesOf).every((x, i) => x.equals(expected[i]!))).toBe(true);
+  });
+
   it('refuses a state saved with a different configuration', () => {
     const state = new GlmDataset(shards, base(1)).state();
     const other = new GlmDataset(shards, base(1, { seqLength: 256 }));

@@ -21,7 +21,8 @@ port.on('message', (req: WorkerRequest) => {
     .then((tokenizer) => {
       const { ids, lengths } = tokenizeTexts(tokenizer, req.texts);
       const reply: WorkerReply = { seq: req.seq, ids, lengths };
-      port.postMessage(reply, [ids.buffer, lengths.buffer]);
+      // Both arrays were just allocated by tokenizeTexts (plain, not shared): move them, don't copy.
+      port.postMessage(reply, [ids.buffer as ArrayBuffer, lengths.buffer as ArrayBuffer]);
     })
     .catch((e: unknown) => {
       const reply: WorkerReply = { seq: req.seq, error: (e as Error)?.message ?? String(e) };

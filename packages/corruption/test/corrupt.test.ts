@@ -183,6 +183,13 @@ describe('token-level spans (§1.3)', () => {
     expect(stats.shortenedSpans + stats.droppedSpans).toBeGreaterThan(0);
   });
 
+  it('masks at least one span even when floor(0.15 × N) = 0 (the original would make a sample without blanks)', () => {
+    const text = Int32Array.of(tokens.cls, 2000, 2001, 2002, tokens.eos);
+    const s = corruptSample(text, base, new Rng(2));
+    expect(s.spans.length).toBe(1);
+    checkSample(s, text);
+  });
+
   it('errors clearly on texts that cannot be corrupted', () => {
     expect(() => corruptSample([], base, new Rng(1))).toThrow(/empty text/);
     expect(() => corruptSample([2000, 2001, 0], base, new Rng(1))).toThrow(/must start with \[CLS\] \(id 101\)/);
@@ -221,6 +228,17 @@ describe('sentence-level spans (§1.4)', () => {
       const all = Array.from({ length: sentences.count }, (_, i) => sentences.ends[i]! - sentences.starts[i]!).reduce((a, b) => a + b, 0);
       expect(masked).toBeGreaterThanOrEqual(Math.min(all, Math.floor(0.15 * text.length)));
     }
+  });
+
+  it('never puts eos (even one marked as a sentence end) or a [CLS] after eos into a sentence', () => {
+    const table = sentenceEnd.slice();
+    table[tokens.eos] = 1; // a tokenizer whose eos text contains a sentence-end character
+    const text = Int32Array.of(tokens.cls, 2000, 2001, 1012, 2002, tokens.eos, tokens.cls, 2003, 2004, 1012, 2005, 2006, tokens.eos);
+    const sentences = findSentences(text, tokens.cls, tokens.eos, table);
+    const found = Array.from({ length: sentences.count }, (_, i) => [sentences.starts[i], sentences.ends[i]]);
+    expect(found).toEqual([[1, 4], [7, 10]]); // the unterminated runs before eos are not sentences, as the original
+    const rng = new Rng(6);
+    for (let k = 0; k < 20; k++) checkSample(corruptSample(text, { ...opts, sentenceEnd: table }, rng), text);
   });
 
   it('uses [MASK] without task masks', () => {

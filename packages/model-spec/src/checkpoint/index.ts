@@ -2,6 +2,7 @@ export { readSafetensors, writeSafetensors, decodeTensorBytes, type SafetensorsD
 export { f16ToF32, bf16ToF32 } from './dtype.js';
 export { ZipReader, type ZipEntry } from './zip.js';
 export { loadPickle, describePickleValue, PickleSecurityError, TensorRef, StorageRef, GlobalRef, OpaqueObject, PickleTuple, type PickleValue, type PickleKey } from './pickle.js';
+export { parseBatchJson, type ParsedBatch } from './batch-json.js';
 export { TorchFile, readTorchStateDict, tensorEntries, type TorchTensor } from './torch.js';
 export {
   detectCheckpointFormat,

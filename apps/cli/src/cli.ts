@@ -98,7 +98,7 @@ export function parseCommandArgs(cmd: Command, argv: string[]): { positionals: s
     help: { type: 'boolean', short: 'h' },
   };
   for (const [name, o] of Object.entries(cmd.options)) {
-    spec[name] = { type: o.type === 'boolean' ? 'boolean' : 'string', multiple: o.multiple };
+    spec[name] = { type: o.type === 'boolean' ? 'boolean' : 'string', multiple: o.multiple ?? false };
     if (o.short) spec[name]!.short = o.short;
   }
   let parsed: ReturnType<typeof parseArgs>;

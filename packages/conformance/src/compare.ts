@@ -127,3 +127,9 @@ export function formatNumber(x: number | null): string {
   if (!Number.isFinite(x)) return String(x);
   return Math.abs(x) >= 1e-3 && Math.abs(x) < 1e4 ? String(Number(x.toPrecision(4))) : x.toExponential(2);
 }
+
+/** An element value for a diff listing: integers exactly, floats with f32's 8 significant digits. */
+export function formatValue(x: number): string {
+  if (Number.isInteger(x) || !Number.isFinite(x)) return String(x);
+  return String(Number(x.toPrecision(8)));
+}

@@ -4,7 +4,7 @@
 import { OP_CATALOGUE, OP_NAMES, Rng, seedToU32, validateOpArgs, type Backend, type DType, type OpArgs, type OpName, type Tensor } from '@blankglm/tensor';
 import type { ConformanceCase, FloatDType, Tier } from './case.js';
 import { allCases } from './cases/index.js';
-import { compareExact, compareFloat, firstDifference, formatNumber, type TensorComparison } from './compare.js';
+import { compareExact, compareFloat, firstDifference, formatNumber, formatValue, type TensorComparison } from './compare.js';
 import { defaultReference } from './reference.js';
 import { thresholdFor } from './thresholds.js';
 
@@ -115,8 +115,9 @@ export function runConformance(backend: Backend | (() => Backend), opts: Conform
   }
 }
 
-function buildReport(
-  b: Backend,
+/** A report (per-op summary and totals) from case results, e.g. results gathered over several runs. */
+export function buildReport(
+  b: Pick<Backend, 'name' | 'device'>,
   results: CaseResult[],
   meta: { tier: Tier; dtype: FloatDType; seed: number; ledger: Partial<Record<OpName, string>> },
 ): ConformanceReport {
@@ -302,13 +303,16 @@ export function runCase(
           result.outputs.push(cmp);
           if (!cmp.ok) {
             failures.push(cmp.message);
-            for (const d of cmp.diffs) failures.push(`  ${label}[${d.index}]: got ${formatNumber(d.got)}, expected ${formatNumber(d.expected)}`);
+            for (const d of cmp.diffs) {
+              const diff = Number.isFinite(d.got - d.expected) ? ` (diff ${formatNumber(d.got - d.expected)})` : '';
+              failures.push(`  ${label}[${d.index}]: got ${formatValue(d.got)}, expected ${formatValue(d.expected)}${diff}`);
+            }
           }
         }
         for (const [name, data] of Object.entries(readOnlyBefore)) {
           const after = b.read(m.tensors[name]!);
           const i = firstDifference(data, after);
-          if (i >= 0) failures.push(`read-only input ${name} was modified: [${i}] was ${formatNumber(data[i] ?? NaN)}, now ${formatNumber(after[i] ?? NaN)}`);
+          if (i >= 0) failures.push(`read-only input ${name} was modified: [${i}] was ${formatValue(data[i] ?? NaN)}, now ${formatValue(after[i] ?? NaN)}`);
         }
       }
     }

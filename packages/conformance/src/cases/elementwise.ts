@@ -1,5 +1,5 @@
 // Cases for the elementwise and row-moving ops: fill, copy, scale, dropout, gather/scatter, Σx², AdamW.
-import { defineCase, f, f32, i32, ints, intsWithRepeats, normal, uniform, type ConformanceCase, type TensorInit } from '../case.js';
+import { defineCase, f, f32, i32, type CaseInputs, ints, intsWithRepeats, normal, uniform, type ConformanceCase, type TensorInit } from '../case.js';
 
 /** Awkward lengths around powers of two, and one that is not a multiple of any SIMD width. */
 const QUICK_LENGTHS = [1, 3, 31, 33, 65, 4099];
@@ -43,7 +43,7 @@ export function copyCases(): ConformanceCase[] {
     const make = (rng: Parameters<ConformanceCase['build']>[0]): TensorInit =>
       s.dtype === 'float' ? f(normal(rng, total)) : s.dtype === 'i32' ? i32(ints(rng, total, 1 << 30)) : { dtype: 'u8', data: Uint8Array.from(ints(rng, total, 256)) };
     out.push(
-      defineCase('copy', s.tier, { dtype: s.dtype, size: s.size, srcOffset: s.srcOffset, dstOffset: s.dstOffset, sameBuffer: s.same }, (rng) => {
+      defineCase('copy', s.tier, { dtype: s.dtype, size: s.size, srcOffset: s.srcOffset, dstOffset: s.dstOffset, sameBuffer: s.same }, (rng): CaseInputs<'copy'> => {
         if (s.same) {
           return { tensors: { buf: make(rng) }, args: (t) => ({ src: t.buf!, srcOffset: s.srcOffset, dst: t.buf!, dstOffset: s.dstOffset, size: s.size }) };
         }

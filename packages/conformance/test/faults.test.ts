@@ -1,0 +1,211 @@
+// Fault injection: the reference wrapped in backends with one deliberate bug each. The suite must
+// report exactly the faulty op's cases, with a message that says what went wrong.
+import type { OpArgs, OpName } from '@blankglm/tensor';
+import { describe, expect, it } from 'vitest';
+import { formatReport, runConformance, THRESHOLDS, type ConformanceReport } from '../src/index.js';
+import { FaultyBackend, type Fault } from './faulty-backend.js';
+
+/** Ops run next to the faulty one: they must keep passing (the fault is attributed to its op only). */
+const BYSTANDERS: OpName[] = ['copy', 'fill', 'dropoutAdd', 'linearBackward'];
+
+function runWith(fault: Fault, target: OpName): ConformanceReport {
+  return runConformance(() => new FaultyBackend(`faulty-${target}`, fault), { ops: [target, ...BYSTANDERS.filter((op) => op !== target)] });
+}
+
+function expectOnlyTargetFails(report: ConformanceReport, target: OpName): void {
+  for (const c of report.cases) {
+    if (c.op === target) expect(c.status, c.name).toBe('fail');
+    else expect(c.status, `${c.name}: ${c.details.join(' | ')}`).toBe('pass');
+  }
+  const row = report.summary.find((s) => s.op === target)!;
+  expect(row.fail).toBe(row.cases);
+  expect(report.ok).toBe(false);
+}
+
+/** Scales an output's change by (1 + δ): y' = y + δ·(y − y₀), which makes NMSE = δ² exactly. */
+function perturbOutput(factor: number): Fault {
+  const before = new Map<number, Float32Array>();
+  return {
+    before: (op, args, inner) => {
+      if (op !== 'linear') return;
+      const y = (args as OpArgs['linear']).y;
+      before.set(y.id, inner.read(y) as Float32Array);
+    },
+    after: (op, args, inner) => {
+      if (op !== 'linear') return;
+      const y = (args as OpArgs['linear']).y;
+      const y0 = before.get(y.id)!;
+      const data = inner.read(y) as Float32Array;
+      const delta = Math.sqrt(factor * THRESHOLDS.matmul);
+      for (let i = 0; i < data.length; i++) data[i] = data[i]! + delta * (data[i]! - y0[i]!);
+      inner.write(y, data);
+    },
+  };
+}
+
+describe('fault injection', () => {
+  it('(a) an output perturbed to 4× the NMSE threshold fails with its NMSE, threshold and differing elements', () => {
+    const report = runWith(perturbOutput(4), 'linear');
+    expectOnlyTargetFails(report, 'linear');
+    for (const c of report.cases.filter((r) => r.op === 'linear')) {
+      expect(c.threshold).toBe(THRESHOLDS.matmul);
+      expect(c.nmse! / THRESHOLDS.matmul).toBeGreaterThan(3.9);
+      expect(c.nmse! / THRESHOLDS.matmul).toBeLessThan(4.1);
+      expect(c.details[0]).toMatch(/^y: NMSE .* > threshold 5\.00e-4$/);
+      expect(c.details.some((d) => /^ {2}y\[\d+\]: got -?[\d.e+-]+, expected -?[\d.e+-]+ \(diff .*\)$/.test(d))).toBe(true);
+      expect(c.details.at(-1)).toContain(`seed ${c.seed}`);
+      expect(c.details.at(-1)).toContain(`filter: ${JSON.stringify(c.name)}`);
+    }
+  });
+
+  it('(a′) the same perturbation at a quarter of the threshold passes (the threshold is where the table says)', () => {
+    const report = runWith(perturbOutput(0.25), 'linear');
+    expect(report.ok).toBe(true);
+    const linear = report.cases.filter((r) => r.op === 'linear');
+    for (const c of linear) expect(c.nmse! / THRESHOLDS.matmul).toBeCloseTo(0.25, 2);
+  });
+
+  it('(b) a NaN in an output fails and names the element', () => {
+    const report = runWith(
+      {
+        after: (op, args, inner) => {
+          if (op !== 'layerNorm') return;
+          inner.write((args as OpArgs['layerNorm']).y, [Number.NaN], 0);
+        },
+      },
+      'layerNorm',
+    );
+    expectOnlyTargetFails(report, 'layerNorm');
+    for (const c of report.cases.filter((r) => r.op === 'layerNorm')) {
+      expect(c.nmse).toBeNull();
+      expect(c.details[0]).toMatch(/^y: NaN at \[0\]/);
+    }
+  });
+
+  it('(c) one element written past an output buffer is caught by the guard check', () => {
+    const report = runWith(
+      {
+        after: (op, args, inner) => {
+          if (op !== 'gatherRows') return;
+          const out = (args as OpArgs['gatherRows']).out;
+          const { raw, dataStart } = inner.rawStorageForTesting(out);
+          raw[dataStart + out.size] = 1.5; // the element just past the end
+        },
+      },
+      'gatherRows',
+    );
+    expectOnlyTargetFails(report, 'gatherRows');
+    for (const c of report.cases.filter((r) => r.op === 'gatherRows')) {
+      expect(c.details[0]).toMatch(/^out-of-bounds write after out \(\d+ elements\): guard element 0 overwritten$/);
+      // The outputs themselves were right: only the guard check fails the case.
+      expect(c.outputs.every((o) => o.ok)).toBe(true);
+    }
+  });
+
+  it('(d) a buffer leaked by an op fails the case with the live-buffer counts', () => {
+    const report = runWith(
+      {
+        after: (op, _args, inner) => {
+          if (op === 'scale') inner.alloc('f32', 16, 'forgotten scratch');
+        },
+      },
+      'scale',
+    );
+    expect(report.summary.find((s) => s.op === 'scale')!.fail).toBeGreaterThan(0);
+    for (const c of report.cases) {
+      if (c.op !== 'scale') expect(c.status, c.name).toBe('pass');
+      else {
+        expect(c.status).toBe('fail');
+        expect(c.details[0]).toMatch(/^buffer leak: liveBuffers\(\) was \d+ before the case and \d+ after freeing its 1 buffers$/);
+      }
+    }
+  });
+
+  it('(e) an op that modifies a read-only input fails, naming the input and the element', () => {
+    const report = runWith(
+      {
+        after: (op, args, inner) => {
+          if (op !== 'embedding') return;
+          const wordEmb = (args as OpArgs['embedding']).wordEmb;
+          const first = inner.read(wordEmb, 0, 1)[0]!;
+          inner.write(wordEmb, [first + 1], 0);
+        },
+      },
+      'embedding',
+    );
+    expectOnlyTargetFails(report, 'embedding');
+    for (const c of report.cases.filter((r) => r.op === 'embedding')) {
+      expect(c.details[0]).toMatch(/^read-only input wordEmb was modified: \[0\] was .*, now /);
+    }
+  });
+
+  it('(f) an op reported unsupported is its own status, with the reason and the ledger, and does not fail the run', () => {
+    const reason = 'no reduction kernel yet';
+    const report = runWith(
+      {
+        supports: (op) => (op === 'sumSquares' ? { supported: false, reason } : undefined),
+        ledger: { sumSquares: reason },
+      },
+      'sumSquares',
+    );
+    expect(report.ok).toBe(true);
+    const row = report.summary.find((s) => s.op === 'sumSquares')!;
+    expect(row).toMatchObject({ pass: 0, fail: 0, ledger: reason });
+    expect(row.unsupported).toBe(row.cases);
+    expect(report.totals.unsupported).toBe(row.cases);
+    for (const c of report.cases.filter((r) => r.op === 'sumSquares')) {
+      expect(c.details).toEqual([`not supported: faulty-sumSquares: ${reason} (ledger: ${reason})`]);
+    }
+    const text = formatReport(report);
+    expect(text).toMatch(/sumSquares\s+4\s+0\s+0\s+4\s+—\s+ledger: no reduction kernel yet/);
+    expect(text).toContain(`UNSUPPORTED sumSquares(size=1,outIndex=0)`);
+  });
+
+  it('an op that throws fails with the error message instead of aborting the run', () => {
+    const report = runWith(
+      {
+        before: (op) => {
+          if (op === 'fill') throw new Error('kernel launch failed: invalid configuration');
+        },
+      },
+      'fill',
+    );
+    expectOnlyTargetFails(report, 'fill');
+    for (const c of report.cases.filter((r) => r.op === 'fill')) expect(c.details[0]).toBe('run threw: kernel launch failed: invalid configuration');
+  });
+
+  it('an infinity of the wrong sign fails even though NMSE ignores infinities', () => {
+    const report = runWith(
+      {
+        after: (op, args, inner) => {
+          if (op !== 'fill') return;
+          const a = args as OpArgs['fill'];
+          if (a.value === Number.NEGATIVE_INFINITY) inner.write(a.x as never, [Number.POSITIVE_INFINITY], a.offset);
+        },
+      },
+      'fill',
+    );
+    const bad = report.cases.filter((c) => c.status === 'fail');
+    expect(bad.map((c) => c.name)).toEqual(['fill(dtype=float,offset=3,size=129,value=-Infinity,buffer=139)']);
+    expect(bad[0]!.details[0]).toBe('x: infinity mismatch at [3]: got Infinity, expected -Infinity');
+  });
+
+  it('an integer output off by one fails exactly (no tolerance for integers)', () => {
+    const report = runWith(
+      {
+        after: (op, args, inner) => {
+          if (op !== 'copy') return;
+          const a = args as OpArgs['copy'];
+          if (a.dst.dtype !== 'i32') return;
+          const v = inner.read(a.dst, a.dstOffset, 1)[0]!;
+          inner.write(a.dst as never, [v + 1], a.dstOffset);
+        },
+      },
+      'copy',
+    );
+    const bad = report.cases.filter((c) => c.status === 'fail');
+    expect(bad.map((c) => c.name)).toEqual(['copy(dtype=i32,size=63,srcOffset=1,dstOffset=2,sameBuffer=no)']);
+    expect(bad[0]!.details[0]).toBe('dst: 1 of 70 integer elements differ');
+    expect(bad[0]!.details[1]).toMatch(/^ {2}dst\[2\]: got (\d+), expected (\d+) \(diff 1\)$/);
+  });
+});

@@ -1,0 +1,7 @@
+// The suite run through its own vitest helper on a second reference backend: every case of the
+// quick tier must pass (the oracle agrees with itself, and no case is malformed), one test per op,
+// and the last test prints the per-op report table.
+import { createReferenceBackend } from '@blankglm/backend-ref';
+import { defineConformanceTests } from '../src/vitest.js';
+
+defineConformanceTests('reference', () => createReferenceBackend());

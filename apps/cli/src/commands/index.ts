@@ -4,5 +4,7 @@ import type { Command } from '../cli.js';
 import { prepareCommand } from './prepare.js';
 import { demoCommand } from './demo.js';
 import { corruptCommand } from './corrupt.js';
+import { convertCommand } from './convert.js';
+import { forwardCommand } from './forward.js';
 
-export const commands: Command[] = [prepareCommand, demoCommand, corruptCommand];
+export const commands: Command[] = [prepareCommand, demoCommand, corruptCommand, convertCommand, forwardCommand];

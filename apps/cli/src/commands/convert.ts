@@ -1,0 +1,152 @@
+// `blankglm convert`: any supported GLM checkpoint folder (THUDM Hugging Face, original GLM
+// release, blankglm) to blankglm's own format: config.json + model.safetensors (+ tokenizer files).
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import {
+  CheckpointMismatchError,
+  configFromJson,
+  getPreset,
+  loadCheckpoint,
+  parameterCount,
+  saveCheckpoint,
+  type CheckpointFormat,
+  type GlmConfig,
+  type LoadedCheckpoint,
+} from '@blankglm/model-spec';
+import { embeddedBertVocabText, loadGpt2Tokenizer } from '@blankglm/tokenizer';
+import { CliError, type Command, type OptionSpec, type OptionValues } from '../cli.js';
+
+export const FORMAT_NAMES: Record<CheckpointFormat, string> = {
+  blankglm: 'blankglm folder (config.json + model.safetensors)',
+  'thudm-hf': 'THUDM Hugging Face folder (config.json model_type "glm" + pytorch_model.bin)',
+  'original-release': 'original GLM release folder (latest_checkpointed_iteration.txt + mp_rank_XX_model_states.pt)',
+};
+
+/** The --preset / --config options shared by commands that read checkpoints. */
+export const CONFIG_OPTIONS: Record<string, OptionSpec> = {
+  preset: { type: 'string', placeholder: 'name', description: 'Model shape for folders without a config (original releases), e.g. glm-large.' },
+  config: { type: 'string', placeholder: 'file', description: 'A config.json (blankglm or THUDM) giving the model shape; overrides the folder\'s own.' },
+};
+
+/** The config the user gave with --preset or --config, if any. */
+export function configFromOptions(options: OptionValues, cwd: string): { config: GlmConfig; source: string } | null {
+  const preset = options.preset as string | undefined;
+  const file = options.config as string | undefined;
+  if (preset && file) throw new CliError('give either --preset or --config, not both');
+  if (preset) {
+    try {
+      return { config: getPreset(preset), source: `preset ${preset}` };
+    } catch (e) {
+      throw new CliError(`--preset: ${(e as Error).message}`);
+    }
+  }
+  if (file) {
+    const path = resolve(cwd, file);
+    if (!existsSync(path)) throw new CliError(`--config: ${path} does not exist`);
+    let json: unknown;
+    try {
+      json = JSON.parse(readFileSync(path, 'utf8'));
+    } catch (e) {
+      throw new CliError(`--config: ${path} is not valid JSON (${(e as Error).message})`);
+    }
+    try {
+      return { config: configFromJson(json, path), source: path };
+    } catch (e) {
+      throw new CliError((e as Error).message);
+    }
+  }
+  return null;
+}
+
+/** Loads a checkpoint folder for a command; load errors become one clear CLI error. */
+export function loadCheckpointForCli(folder: string, options: OptionValues, cwd: string, allowUnexpected = false): LoadedCheckpoint {
+  const given = configFromOptions(options, cwd);
+  try {
+    return loadCheckpoint(resolve(cwd, folder), { ...(given ? { config: given.config, configSource: given.source } : {}), allowUnexpected });
+  } catch (e) {
+    if (e instanceof CheckpointMismatchError) {
+      throw new CliError(`${e.message}\n(check --preset/--config; --ignore-unexpected drops tensors the model has no parameter for)`);
+    }
+    throw new CliError((e as Error).message);
+  }
+}
+
+export function describeConfig(c: GlmConfig): string {
+  return (
+    `${c.num_layers} layers, hidden ${c.hidden_size}, ${c.num_attention_heads} heads, vocab ${c.vocab_size}, ` +
+    `max_sequence_length ${c.max_sequence_length}, block positions ${c.block_position_encoding ? 'on' : 'off'}, ` +
+    `${c.hidden_act}, tokenizer family ${c.tokenizer_family}`
+  );
+}
+
+/** Tokenizer files for the converted folder: the source's own, or an embedded vocabulary that fits. */
+function tokenizerFor(ck: LoadedCheckpoint, sourceDir: string): { files: Record<string, string | Uint8Array>; message: string } {
+  if (ck.tokenizerFiles.length > 0) {
+    const files: Record<string, string | Uint8Array> = {};
+    for (const f of ck.tokenizerFiles) files[f] = readFileSync(join(sourceDir, f));
+    return { files, message: `copied ${ck.tokenizerFiles.join(', ')}` };
+  }
+  const c = ck.config;
+  if (c.tokenizer_family === 'bert' && c.vocab_size === 30592) {
+    return { files: { 'vocab.txt': embeddedBertVocabText() }, message: 'saved the embedded BERT uncased vocabulary as vocab.txt' };
+  }
+  if (c.tokenizer_family === 'gpt2' && c.vocab_size === 50304) {
+    const saved = loadGpt2Tokenizer().toJSON();
+    if (saved.model.type !== 'BPE') throw new Error('embedded GPT-2 tokenizer is not BPE');
+    const vocab: Record<string, number> = {};
+    saved.model.vocab.forEach((t, id) => (vocab[t] = id));
+    const merges = '#version: 0.2\n' + saved.model.merges.map(([a, b]) => `${a} ${b}`).join('\n') + '\n';
+    return { files: { 'vocab.json': JSON.stringify(vocab), 'merges.txt': merges }, message: 'saved the embedded GPT-2 BPE vocabulary as vocab.json + merges.txt' };
+  }
+  return {
+    files: {},
+    message: `none (the folder has no tokenizer files and no embedded vocabulary fits tokenizer family ${c.tokenizer_family} with vocab_size ${c.vocab_size})`,
+  };
+}
+
+export const convertCommand: Command = {
+  name: 'convert',
+  summary: 'Convert a GLM checkpoint (THUDM Hugging Face, original release, blankglm) to blankglm format',
+  description: `
+Reads a checkpoint folder of any supported kind, checks every tensor against the model config
+(missing, unexpected and wrongly shaped tensors are listed by name and shape), and writes
+blankglm's format: config.json + model.safetensors, plus tokenizer files (the folder's own, or
+the embedded BERT/GPT-2 vocabulary when the config's family and vocabulary size fit).
+
+Original release folders carry no config: give the shape with --preset or --config.
+PyTorch files are read by blankglm's own safe pickle reader: no code in them is run.
+
+Examples:
+  blankglm convert ./glm-large --out ./glm-large-blankglm
+  blankglm convert ./glm-large-blank-original --preset glm-large --out ./glm-large-bg`,
+  positionals: [{ name: 'folder', required: true, description: 'The checkpoint folder to convert.' }],
+  options: {
+    out: { type: 'string', placeholder: 'dir', description: 'Folder to write (must not exist unless --force).' },
+    ...CONFIG_OPTIONS,
+    force: { type: 'boolean', description: 'Replace an existing --out folder.' },
+    'ignore-unexpected': { type: 'boolean', description: 'Drop tensors the model has no parameter for (e.g. prompt or head weights) instead of refusing.' },
+  },
+  async run({ positionals, options, io }) {
+    const out = options.out as string | undefined;
+    if (!out) throw new CliError("missing --out <dir>: where to write the converted checkpoint\nRun 'blankglm convert --help' for usage.");
+    const outDir = resolve(io.cwd, out);
+    const sourceDir = resolve(io.cwd, positionals[0]!);
+    if (existsSync(outDir) && !options.force) throw new CliError(`${outDir} already exists; pass --force to replace it`);
+    if (outDir === sourceDir) throw new CliError('--out must be a different folder from the checkpoint being converted');
+
+    const ck = loadCheckpointForCli(positionals[0]!, options, io.cwd, Boolean(options['ignore-unexpected']));
+    const w = (s: string): void => void io.stdout.write(s + '\n');
+    w(`found: ${FORMAT_NAMES[ck.format]} at ${sourceDir}`);
+    w(`config (${ck.configSource}): ${describeConfig(ck.config)}`);
+    w(`parameters: ${parameterCount(ck.config).toLocaleString('en-US')} in ${ck.stateDict.size} tensors, all present with the expected shapes`);
+    for (const n of ck.notes) w(`note: ${n}`);
+    const tok = tokenizerFor(ck, sourceDir);
+    w(`tokenizer: ${tok.message}`);
+    try {
+      saveCheckpoint(outDir, ck.config, ck.stateDict, { tokenizerFiles: tok.files, overwrite: Boolean(options.force) });
+    } catch (e) {
+      throw new CliError(`cannot write ${outDir}: ${(e as Error).message}`);
+    }
+    w(`wrote ${outDir} (config.json, model.safetensors${Object.keys(tok.files).length ? ', ' + Object.keys(tok.files).join(', ') : ''})`);
+  },
+};

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { deflateRawSync } from 'node:zlib';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -68,36 +69,72 @@ class PickleWriter {
 const u32 = (n: number): number[] => [n & 255, (n >> 8) & 255, (n >> 16) & 255, (n >>> 24) & 255];
 const i32 = (n: number): number[] => u32(n >>> 0);
 
-/** A stored (uncompressed) zip archive, as torch.save writes them. */
-function writeZip(file: string, entries: [string, Uint8Array][]): void {
+/**
+ * A zip archive as torch.save writes them (stored entries). `deflate` compresses the entries;
+ * `zip64` writes the ZIP64 records (64-bit offsets in extra fields, ZIP64 end of directory).
+ */
+function writeZip(file: string, entries: [string, Uint8Array][], opts: { deflate?: boolean; zip64?: boolean } = {}): void {
   const chunks: Buffer[] = [];
   const central: Buffer[] = [];
   let offset = 0;
-  for (const [name, data] of entries) {
+  for (const [name, raw] of entries) {
+    const data = opts.deflate ? deflateRawSync(raw) : Buffer.from(raw);
     const n = Buffer.from(name);
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(opts.deflate ? 8 : 0, 8);
     local.writeUInt32LE(data.length, 18);
-    local.writeUInt32LE(data.length, 22);
+    local.writeUInt32LE(raw.length, 22);
     local.writeUInt16LE(n.length, 26);
-    chunks.push(local, n, Buffer.from(data));
+    chunks.push(local, n, data);
     const c = Buffer.alloc(46);
     c.writeUInt32LE(0x02014b50, 0);
+    c.writeUInt16LE(opts.deflate ? 8 : 0, 10);
     c.writeUInt32LE(data.length, 20);
-    c.writeUInt32LE(data.length, 24);
+    c.writeUInt32LE(raw.length, 24);
     c.writeUInt16LE(n.length, 28);
-    c.writeUInt32LE(offset, 42);
-    central.push(c, n);
+    let extra = Buffer.alloc(0);
+    if (opts.zip64) {
+      c.writeUInt32LE(0xffffffff, 42);
+      extra = Buffer.alloc(12);
+      extra.writeUInt16LE(0x0001, 0);
+      extra.writeUInt16LE(8, 2);
+      extra.writeBigUInt64LE(BigInt(offset), 4);
+      c.writeUInt16LE(extra.length, 30);
+    } else {
+      c.writeUInt32LE(offset, 42);
+    }
+    central.push(c, n, extra);
     offset += 30 + n.length + data.length;
   }
   const cd = Buffer.concat(central);
   const eocd = Buffer.alloc(22);
   eocd.writeUInt32LE(0x06054b50, 0);
-  eocd.writeUInt16LE(entries.length, 8);
-  eocd.writeUInt16LE(entries.length, 10);
-  eocd.writeUInt32LE(cd.length, 12);
-  eocd.writeUInt32LE(offset, 16);
-  writeFileSync(file, Buffer.concat([...chunks, cd, eocd]));
+  const tail: Buffer[] = [];
+  if (opts.zip64) {
+    const z = Buffer.alloc(56);
+    z.writeUInt32LE(0x06064b50, 0);
+    z.writeBigUInt64LE(44n, 4);
+    z.writeBigUInt64LE(BigInt(entries.length), 24);
+    z.writeBigUInt64LE(BigInt(entries.length), 32);
+    z.writeBigUInt64LE(BigInt(cd.length), 40);
+    z.writeBigUInt64LE(BigInt(offset), 48);
+    const loc = Buffer.alloc(20);
+    loc.writeUInt32LE(0x07064b50, 0);
+    loc.writeBigUInt64LE(BigInt(offset + cd.length), 8);
+    loc.writeUInt32LE(1, 16);
+    tail.push(z, loc);
+    eocd.writeUInt16LE(0xffff, 8);
+    eocd.writeUInt16LE(0xffff, 10);
+    eocd.writeUInt32LE(0xffffffff, 12);
+    eocd.writeUInt32LE(0xffffffff, 16);
+  } else {
+    eocd.writeUInt16LE(entries.length, 8);
+    eocd.writeUInt16LE(entries.length, 10);
+    eocd.writeUInt32LE(cd.length, 12);
+    eocd.writeUInt32LE(offset, 16);
+  }
+  writeFileSync(file, Buffer.concat([...chunks, cd, ...tail, eocd]));
 }
 
 /** A torch.save-like file of a flat {name: f32 tensor} dict. */
@@ -220,6 +257,22 @@ describe('pickle reader', () => {
     expect(sd.get('t')!.shape).toEqual([3, 2]);
     expect([...sd.get('t')!.data]).toEqual([0, 3, 1, 4, 2, 5]);
     expect([...sd.get('h')!.data]).toEqual([2, -1]);
+  });
+
+  it('reads ZIP64 archives and deflated entries', () => {
+    const w = new PickleWriter().op(0x7d, 0x28).str('w').tensor('FloatStorage', '0', 3, 0, [3], [1]).op(0x75);
+    const entries: [string, Uint8Array][] = [['a/data.pkl', w.bytes()], ['a/data/0', new Uint8Array(Float32Array.from([1, 2, 3]).buffer)]];
+    for (const opts of [{ zip64: true }, { deflate: true }, { zip64: true, deflate: true }]) {
+      const file = join(work, `z-${Object.keys(opts).join('-')}.bin`);
+      writeZip(file, entries, opts);
+      expect([...readTorchStateDict(file).get('w')!.data], JSON.stringify(opts)).toEqual([1, 2, 3]);
+    }
+  });
+
+  it('names the legacy (pre-1.6) torch.save format instead of misreading it', () => {
+    const file = join(work, 'legacy.bin');
+    writeFileSync(file, Buffer.from([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc]));
+    expect(() => readTorchStateDict(file)).toThrow(/legacy \(pre-1\.6\) torch\.save format/);
   });
 
   it('reports a view that reaches past its storage', () => {

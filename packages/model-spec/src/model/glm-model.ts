@@ -343,7 +343,8 @@ export class GlmModel {
   /**
    * Runs the model over `batch`: the loss at lossMask = 1 positions (logits only there, via the
    * fused output-projection + cross-entropy op), per-target log-probabilities, and full logits rows
-   * at `logitsAt`. In train mode (or with keepActivations) the activations stay for `backward()`.
+   * at `logitsAt`. In train mode (or with keepActivations) the activations stay for `backward()`;
+   * a new forward discards those of an earlier one that was never backpropagated.
    */
   forward(batch: GlmBatch, options: ForwardOptions = {}): ForwardResult {
     this.checkAlive();

@@ -93,6 +93,7 @@ describe('key/value cache', () => {
         for (let k = 2; k < 4; k++) expect(maxAbsDiff(later[k - 2]!.subarray(b * V, (b + 1) * V), full.subarray(k * V, (k + 1) * V)), `row ${b} step ${k}`).toBeLessThan(1e-5);
       });
     }
+    expect(be.checkGuards()).toEqual([]); // cache appends and reorders stay inside their buffers
     expect(() => cache.reorder([3])).toThrow(/indices\[0\] = 3, expected 0\.\.2/);
     expect(() => cache.decodeStep([1, 2], 0, 1)).toThrow(/tokens has 2 entries, expected one per row \(3\)/);
     expect(() => cache.decodeStep(64, 0, 1)).toThrow(/inputIds\[row 0\]\[index 0\] = 64, expected a token id in 0\.\.63/);

@@ -91,6 +91,7 @@ function gradcheck(config: GlmConfig, batch: GlmBatch, seed: number | null): { c
     model.loadStateDict(params);
     compare(`${name} along a random direction`, analytic, numeric);
   }
+  expect(be.checkGuards()).toEqual([]); // no op wrote outside its buffers
   model.dispose();
   expect(be.liveBuffers()).toBe(0);
   return { checked, worst };

@@ -10,6 +10,8 @@
 // - Dropout uses the counter hash of random.ts: element e of a dropout call with (seed, stream) is
 //   dropped when counterUniform(seed, stream, e) < p, kept elements are scaled by 1/(1-p).
 //   p = 0 means no dropout and no hashing.
+// - Outputs never share a buffer with inputs, except where an op says so (dropoutAdd's out may be
+//   its residual; the element-wise backward ops dropoutBackward and scale work in place).
 import type { Backend, DType, Tensor } from './backend.js';
 
 export type Activation = 'none' | 'gelu_tanh' | 'gelu_erf';
@@ -90,7 +92,7 @@ export interface OpArgs {
   };
   /**
    * y = act(x · Wᵀ + bias) with W stored [N, K] (PyTorch Linear layout). With an activation the
-   * pre-activation is written to `preAct` for the backward pass.
+   * pre-activation is written to `preAct` for the backward pass (also with 'none', whenever given).
    */
   linear: {
     x: Tensor; // [M, K]
@@ -140,7 +142,11 @@ export interface OpArgs {
     scale: number; // 1/sqrt(D) for GLM
     dropout: DropoutAttrs;
   };
-  /** dq, dk, dv (=) from dOut, recomputing probabilities from q, k and lse. Views as in `attention`. */
+  /**
+   * dq, dk, dv (=) from dOut, recomputing probabilities from q, k and lse. Views as in `attention`;
+   * keys that no query sees get zero gradients. Gradient views must not overlap (batchStride > 0
+   * when batch > 1).
+   */
   attentionBackward: {
     dOut: Tensor; // [B, Lq, heads*D]
     q: StridedView;
@@ -275,7 +281,7 @@ export interface OpArgs {
     dstOffset: number;
     size: number;
   };
-  /** x *= factor over the whole buffer. */
+  /** x[0 : size] *= factor. */
   scale: {
     x: Tensor;
     size: number;
@@ -340,6 +346,12 @@ function positive(n: number, name: string): void {
 const FLOAT: readonly DType[] = ['f32', 'bf16'];
 const INT: readonly DType[] = ['i32'];
 
+const ACTIVATIONS: readonly Activation[] = ['none', 'gelu_tanh', 'gelu_erf'];
+
+function nonNegative(n: number, name: string): void {
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`${name} must be a non-negative integer, got ${n}`);
+}
+
 function checkDropout(d: DropoutAttrs, op: string): void {
   if (!(d.p >= 0 && d.p < 1)) throw new RangeError(`${op}: dropout p must be in [0, 1), got ${d.p}`);
 }
@@ -383,6 +395,7 @@ export function validateOpArgs<K extends OpName>(op: K, args: OpArgs[K]): void {
       need(l.gamma, 'gamma', l.hiddenSize, FLOAT);
       need(l.beta, 'beta', l.hiddenSize, FLOAT);
       need(l.y, 'y', l.rows * l.hiddenSize, FLOAT);
+      if (!(l.eps > 0)) throw new RangeError(`layerNorm: eps must be > 0, got ${l.eps}`);
       need(l.mean, 'mean', l.rows, ['f32']);
       need(l.rstd, 'rstd', l.rows, ['f32']);
       return;
@@ -403,6 +416,7 @@ export function validateOpArgs<K extends OpName>(op: K, args: OpArgs[K]): void {
       positive(l.rows, 'rows');
       positive(l.inFeatures, 'inFeatures');
       positive(l.outFeatures, 'outFeatures');
+      if (!ACTIVATIONS.includes(l.activation)) throw new RangeError(`${op}: activation must be one of ${ACTIVATIONS.join(', ')}, got '${l.activation}'`);
       need(l.x, 'x', l.rows * l.inFeatures, FLOAT);
       need(l.weight, 'weight', l.outFeatures * l.inFeatures, FLOAT);
       if (l.activation !== 'none') need(l.preAct, 'preAct', l.rows * l.outFeatures, FLOAT);
@@ -439,6 +453,9 @@ export function validateOpArgs<K extends OpName>(op: K, args: OpArgs[K]): void {
         needView(t.dq, 'dq', t.batch, t.queries, w);
         needView(t.dk, 'dk', t.batch, t.keys, w);
         needView(t.dv, 'dv', t.batch, t.keys, w);
+        if (t.batch > 1 && (t.dq.batchStride === 0 || t.dk.batchStride === 0 || t.dv.batchStride === 0)) {
+          throw new RangeError('attentionBackward: gradient views need batchStride > 0 when batch > 1');
+        }
       } else if (t.lse) {
         need(t.lse, 'lse', t.batch * t.heads * t.queries, ['f32']);
       }
@@ -510,6 +527,8 @@ export function validateOpArgs<K extends OpName>(op: K, args: OpArgs[K]): void {
       const o = a as OpArgs['adamw'];
       positive(o.size, 'size');
       positive(o.step, 'step');
+      for (const n of ['beta1', 'beta2'] as const) if (!(o[n] >= 0 && o[n] < 1)) throw new RangeError(`adamw: ${n} must be in [0, 1), got ${o[n]}`);
+      if (!(o.eps > 0)) throw new RangeError(`adamw: eps must be > 0, got ${o.eps}`);
       for (const n of ['param', 'grad'] as const) need(o[n], n, o.size, FLOAT);
       for (const n of ['m', 'v'] as const) need(o[n], n, o.size, ['f32']);
       return;
@@ -517,17 +536,23 @@ export function validateOpArgs<K extends OpName>(op: K, args: OpArgs[K]): void {
     case 'sumSquares': {
       const s = a as OpArgs['sumSquares'];
       positive(s.size, 'size');
+      nonNegative(s.outIndex, 'outIndex');
       need(s.x, 'x', s.size, FLOAT);
       need(s.out, 'out', s.outIndex + 1, ['f32']);
       return;
     }
     case 'fill': {
       const f = a as OpArgs['fill'];
+      nonNegative(f.offset, 'offset');
+      nonNegative(f.size, 'size');
       need(f.x, 'x', f.offset + f.size, ['f32', 'bf16', 'i32', 'u8']);
       return;
     }
     case 'copy': {
       const c = a as OpArgs['copy'];
+      nonNegative(c.srcOffset, 'srcOffset');
+      nonNegative(c.dstOffset, 'dstOffset');
+      nonNegative(c.size, 'size');
       need(c.src, 'src', c.srcOffset + c.size, ['f32', 'bf16', 'i32', 'u8']);
       need(c.dst, 'dst', c.dstOffset + c.size, [c.src.dtype]);
       if (c.src.id === c.dst.id && c.srcOffset < c.dstOffset + c.size && c.dstOffset < c.srcOffset + c.size && c.srcOffset !== c.dstOffset) {

@@ -95,29 +95,34 @@ function parseHeader(file: string, headerBytes: Buffer, dataSize: number): { ent
 
 /** Decodes raw little-endian bytes of one dtype into f32 (floats) or integers. */
 export function decodeTensorBytes(bytes: Uint8Array, dtype: SafetensorsDtype, numel: number): TensorData {
-  // Copy into an aligned buffer: a view at an odd file offset cannot be a typed array.
-  const aligned = new Uint8Array(bytes.byteLength);
-  aligned.set(bytes);
+  // The result may share `bytes`' memory (callers pass buffers they own). A view at an unaligned
+  // offset cannot be a typed array, so those bytes are copied first.
+  let aligned = bytes;
+  if (bytes.byteOffset % DTYPE_BYTES[dtype] !== 0) {
+    aligned = new Uint8Array(bytes.byteLength);
+    aligned.set(bytes);
+  }
   const buf = aligned.buffer;
+  const at = aligned.byteOffset;
   switch (dtype) {
     case 'F32':
-      return new Float32Array(buf, 0, numel);
+      return new Float32Array(buf, at, numel);
     case 'F64':
-      return Float32Array.from(new Float64Array(buf, 0, numel));
+      return Float32Array.from(new Float64Array(buf, at, numel));
     case 'F16':
-      return f16ToF32(new Uint16Array(buf, 0, numel));
+      return f16ToF32(new Uint16Array(buf, at, numel));
     case 'BF16':
-      return bf16ToF32(new Uint16Array(buf, 0, numel));
+      return bf16ToF32(new Uint16Array(buf, at, numel));
     case 'I64':
-      return new BigInt64Array(buf, 0, numel);
+      return new BigInt64Array(buf, at, numel);
     case 'I32':
-      return new Int32Array(buf, 0, numel);
+      return new Int32Array(buf, at, numel);
     case 'I16':
-      return Int32Array.from(new Int16Array(buf, 0, numel));
+      return Int32Array.from(new Int16Array(buf, at, numel));
     case 'U16':
-      return Int32Array.from(new Uint16Array(buf, 0, numel));
+      return Int32Array.from(new Uint16Array(buf, at, numel));
     case 'I8':
-      return Int32Array.from(new Int8Array(buf, 0, numel));
+      return Int32Array.from(new Int8Array(buf, at, numel));
     case 'U8':
     case 'BOOL':
       return Int32Array.from(aligned.subarray(0, numel));

@@ -101,7 +101,11 @@ function gatherStrided(storage: TensorData, ref: TensorRef): TensorData {
     if (shape[d]! !== 1 && stride[d] !== expect) contiguous = false;
     expect *= shape[d]!;
   }
-  if (contiguous) return storage.slice(storageOffset, storageOffset + numel) as TensorData;
+  if (contiguous) {
+    // The whole storage is this tensor (the usual case in a state dict): no copy.
+    if (storageOffset === 0 && numel === storage.length) return storage;
+    return storage.slice(storageOffset, storageOffset + numel) as TensorData;
+  }
   const out = new (storage.constructor as { new (n: number): TensorData })(numel);
   const index = new Array<number>(shape.length).fill(0);
   for (let i = 0; i < numel; i++) {

@@ -6,5 +6,6 @@ import { demoCommand } from './demo.js';
 import { corruptCommand } from './corrupt.js';
 import { convertCommand } from './convert.js';
 import { forwardCommand } from './forward.js';
+import { tokenizeCommand } from './tokenize.js';
 
-export const commands: Command[] = [prepareCommand, demoCommand, corruptCommand, convertCommand, forwardCommand];
+export const commands: Command[] = [prepareCommand, demoCommand, corruptCommand, convertCommand, forwardCommand, tokenizeCommand];

@@ -28,12 +28,18 @@ export const MAX_LISTED_DIFFS = 5;
 
 /**
  * Compares a float output with the reference.
- * NMSE = Σ(a−b)²/Σ(b−b₀)² over the finite elements, where b is the reference's result and b₀ the
- * output's content before the op (the same on both backends). For an output that starts at zero
- * this is ggml's Σ(a−b)²/Σb²; measuring the reference's *change* keeps accumulating and in-place ops
- * (dW += …, AdamW) honest: a small gradient added to a large buffer is judged on the gradient.
- * When the reference changed nothing, Σ(a−b)² itself is held to the threshold. An element counts as "differing" for the listing when
- * |a−b| exceeds sqrt(threshold)·rms(b−b₀): the per-element error that alone would use up the budget.
+ *
+ * NMSE = Σ(a−b)² / E over the finite elements, a = backend, b = reference, b₀ = the output's content
+ * before the op (the same on both backends). E is the smaller of Σb² (ggml's definition) and
+ * Σ(b−b₀)² (the energy of what the op changed), so neither kind of op is judged leniently:
+ * - an op that overwrites a buffer holding larger old data (`x *= 1/65536`) is judged on Σb²;
+ * - an op that adds a small gradient into a large buffer (`dW +=`, an AdamW step) on Σ(b−b₀)².
+ * When the smaller energy is numerically zero next to the larger (below 1e-12 of it: the output is
+ * f32 rounding noise, e.g. dq of attention over a single key), the larger one is used; when
+ * both are zero, Σ(a−b)² itself is held to the threshold.
+ *
+ * An element counts as "differing" for the listing when |a−b| exceeds sqrt(threshold)·sqrt(E/n):
+ * the per-element error that alone would use up the budget.
  */
 export function compareFloat(output: string, got: ArrayLike<number>, expected: ArrayLike<number>, threshold: number, before?: ArrayLike<number>): TensorComparison {
   const n = expected.length;
@@ -41,7 +47,8 @@ export function compareFloat(output: string, got: ArrayLike<number>, expected: A
     return { output, kind: 'nmse', nmse: null, threshold, ok: false, message: `${output}: read back ${got.length} elements, reference has ${n}`, diffs: [] };
   }
   let errSq = 0;
-  let refSq = 0;
+  let resultSq = 0; // Σb²
+  let changeSq = 0; // Σ(b−b₀)²
   let firstNaN = -1;
   let expectedNaN = -1;
   let firstInfMismatch = -1;
@@ -62,8 +69,12 @@ export function compareFloat(output: string, got: ArrayLike<number>, expected: A
     }
     const b0 = before ? before[i]! : 0;
     errSq += (a - b) * (a - b);
-    refSq += Number.isFinite(b0) ? (b - b0) * (b - b0) : b * b;
+    resultSq += b * b;
+    changeSq += Number.isFinite(b0) ? (b - b0) * (b - b0) : b * b;
   }
+  const small = Math.min(resultSq, changeSq);
+  const large = Math.max(resultSq, changeSq);
+  const refSq = small >= 1e-12 * large ? small : large;
   const nmse = refSq > 0 ? errSq / refSq : errSq;
   const rms = Math.sqrt(refSq / Math.max(1, n));
   const tol = Math.sqrt(threshold) * (rms > 0 ? rms : 1);

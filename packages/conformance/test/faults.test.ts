@@ -22,22 +22,29 @@ function expectOnlyTargetFails(report: ConformanceReport, target: OpName): void 
   expect(report.ok).toBe(false);
 }
 
-/** Scales an output's change by (1 + δ): y' = y + δ·(y − y₀), which makes NMSE = δ² exactly. */
+/**
+ * Scales linear's output y by (1 + δ), with δ chosen so that NMSE = factor · threshold exactly:
+ * the error is δ·y, and NMSE divides Σ(δy)² by E = min(Σy², Σ(y−y₀)²), so δ² = factor·threshold·E/Σy².
+ */
 function perturbOutput(factor: number): Fault {
   const before = new Map<number, Float32Array>();
   return {
     before: (op, args, inner) => {
-      if (op !== 'linear') return;
-      const y = (args as OpArgs['linear']).y;
-      before.set(y.id, inner.read(y) as Float32Array);
+      if (op === 'linear') before.set((args as OpArgs['linear']).y.id, inner.read((args as OpArgs['linear']).y) as Float32Array);
     },
     after: (op, args, inner) => {
       if (op !== 'linear') return;
       const y = (args as OpArgs['linear']).y;
       const y0 = before.get(y.id)!;
       const data = inner.read(y) as Float32Array;
-      const delta = Math.sqrt(factor * THRESHOLDS.matmul);
-      for (let i = 0; i < data.length; i++) data[i] = data[i]! + delta * (data[i]! - y0[i]!);
+      let resultSq = 0;
+      let changeSq = 0;
+      for (let i = 0; i < data.length; i++) {
+        resultSq += data[i]! ** 2;
+        changeSq += (data[i]! - y0[i]!) ** 2;
+      }
+      const delta = Math.sqrt((factor * THRESHOLDS.matmul * Math.min(resultSq, changeSq)) / resultSq);
+      for (let i = 0; i < data.length; i++) data[i] = data[i]! * (1 + delta);
       inner.write(y, data);
     },
   };
@@ -207,5 +214,29 @@ describe('fault injection', () => {
     expect(bad.map((c) => c.name)).toEqual(['copy(dtype=i32,size=63,srcOffset=1,dstOffset=2,sameBuffer=no)']);
     expect(bad[0]!.details[0]).toBe('dst: 1 of 70 integer elements differ');
     expect(bad[0]!.details[1]).toMatch(/^ {2}dst\[2\]: got (\d+), expected (\d+) \(diff 1\)$/);
+  });
+
+  it('a kernel that overwrites where it must accumulate (dx = instead of dx +=) fails only the accumulate cases', () => {
+    const before = new Map<number, Float32Array>();
+    const report = runWith(
+      {
+        before: (op, args, inner) => {
+          const a = args as OpArgs['linearBackward'];
+          if (op === 'linearBackward' && a.accumulate && a.dx) before.set(a.dx.id, inner.read(a.dx) as Float32Array);
+        },
+        after: (op, args, inner) => {
+          const a = args as OpArgs['linearBackward'];
+          if (op !== 'linearBackward' || !a.accumulate || !a.dx) return;
+          const old = before.get(a.dx.id)!;
+          inner.write(a.dx, (inner.read(a.dx) as Float32Array).map((v, i) => v - old[i]!));
+        },
+      },
+      'linearBackward',
+    );
+    for (const c of report.cases.filter((r) => r.op === 'linearBackward')) {
+      const broken = c.name.includes('dx=yes') && c.name.includes('accumulate=yes');
+      expect(c.status, c.name).toBe(broken ? 'fail' : 'pass');
+      if (broken) expect(c.details[0]).toMatch(/^dx: NMSE .* > threshold 5\.00e-4$/);
+    }
   });
 });

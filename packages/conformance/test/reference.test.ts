@@ -5,3 +5,10 @@ import { createReferenceBackend } from '@blankglm/backend-ref';
 import { defineConformanceTests } from '../src/vitest.js';
 
 defineConformanceTests('reference', () => createReferenceBackend());
+
+// One test per case works too (a failure then names the case in the test title).
+defineConformanceTests('reference, one test per case', () => createReferenceBackend(), {
+  granularity: 'case',
+  ops: ['copy', 'fill'],
+  printReport: false,
+});

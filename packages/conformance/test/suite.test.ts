@@ -54,7 +54,7 @@ describe('cases', () => {
 });
 
 describe('comparison', () => {
-  it('computes NMSE against the change the reference made', () => {
+  it('computes NMSE against the smaller of the result and the change the reference made', () => {
     const expected = [1, 2, 3, 4];
     const got = [1, 2, 3, 4.1];
     const cmp = compareFloat('y', got, expected, 1e-3);
@@ -66,6 +66,14 @@ describe('comparison', () => {
     expect(acc.ok).toBe(false);
     expect(acc.message).toBe('dW: NMSE 0.002066 > threshold 0.001');
     expect(acc.diffs).toEqual([{ index: 1, got: 102.1, expected: 102.2 }]);
+    // Overwriting large old content with a small result (x *= 1/64): judged on the result, 1% off fails.
+    const shrink = compareFloat('x', [1.01 / 64, 2.02 / 64], [1 / 64, 2 / 64], 1e-7, [1, 2]);
+    expect(shrink.nmse).toBeCloseTo(1e-4, 8);
+    expect(shrink.ok).toBe(false);
+    // An output that is rounding noise (mathematically zero) is judged on the change instead.
+    const noise = compareFloat('dq', [3e-9, -2e-9], [1e-17, 0], 1e-6, [0.5, -1]);
+    expect(noise.ok).toBe(true);
+    expect(noise.nmse).toBeCloseTo((9e-18 + 4e-18) / 1.25, 25);
   });
 
   it('fails any NaN, requires infinities to match in sign, and holds an all-zero reference to the absolute error', () => {

@@ -54,9 +54,11 @@ function specs(): AttentionSpec[] {
   cache(2, 1, 65, 80, 4, 16, 40, 0);
   cache(1, 5, 33, 40, 2, 64, 20, 0);
   cache(1, 31, 63, 64, 2, 32, 30, 0.1);
+  // A real GLM length and head size with one head: long key ranges stay in the quick tier.
+  self(1, 512, 1, 64, { kind: 'glm', sep: 'mid' }, 'fusedQKV', 0.1);
   // GLM-base (12 heads) and GLM-large (16 heads) of 64 dims at L = 512.
   self(1, 512, 12, 64, { kind: 'glm', sep: 'mid' }, 'fusedQKV', 0.1, 'full');
-  self(2, 512, 16, 64, { kind: 'packed', segments: 3, padding: 17 }, 'separate', 0, 'full');
+  self(1, 512, 16, 64, { kind: 'packed', segments: 3, padding: 17 }, 'separate', 0, 'full');
   cache(2, 1, 511, 512, 16, 64, 300, 0, 'full');
   return out;
 }

@@ -15,6 +15,7 @@ const SPECS: NormSpec[] = [
   { rows: 33, hidden: 65, offset: 4, tier: 'quick' },
   { rows: 63, hidden: 129, offset: 0, tier: 'quick' },
   { rows: 5, hidden: 768, offset: 0.5, tier: 'quick' },
+  { rows: 2, hidden: 1024, offset: 0, tier: 'quick' },
   { rows: 512, hidden: 768, offset: 0, tier: 'full' },
   { rows: 512, hidden: 1024, offset: 2, tier: 'full' },
 ];

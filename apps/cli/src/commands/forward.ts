@@ -2,25 +2,10 @@
 // log-probabilities, the loss, chosen logits rows and (optionally) every parameter's gradient norm.
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { createReferenceBackend } from '@blankglm/backend-ref';
 import { GlmModel, parseBatchJson, type RowPosition } from '@blankglm/model-spec';
-import type { Backend } from '@blankglm/tensor';
+import { BACKEND_NAMES, createBackend, type BackendName } from '../backends.js';
 import { CliError, type Command } from '../cli.js';
 import { CONFIG_OPTIONS, describeConfig, FORMAT_NAMES, loadCheckpointForCli } from './convert.js';
-
-/** Backends this build can run, fastest first; the first is the default. */
-const AVAILABLE_BACKENDS: Record<string, () => Backend> = { ref: () => createReferenceBackend() };
-const KNOWN_BACKENDS = ['ref', 'wasm', 'gpu'];
-
-function pickBackend(name: string | undefined): { name: string; backend: Backend } {
-  const chosen = name ?? Object.keys(AVAILABLE_BACKENDS)[0]!;
-  const make = AVAILABLE_BACKENDS[chosen];
-  if (make) return { name: chosen, backend: make() };
-  if (KNOWN_BACKENDS.includes(chosen)) {
-    throw new CliError(`the ${chosen} backend is not available in this build; available: ${Object.keys(AVAILABLE_BACKENDS).join(', ')}`);
-  }
-  throw new CliError(`unknown --backend '${chosen}'; expected one of ${KNOWN_BACKENDS.join(', ')}`);
-}
 
 function parseLogitsAt(values: string[], lengths: number[]): RowPosition[] {
   return values.map((v) => {
@@ -59,13 +44,13 @@ Examples:
     json: { type: 'boolean', description: 'Print one JSON object instead of text.' },
     logits: { type: 'string', multiple: true, placeholder: 'row,pos', description: 'Also print the full logits row at this position (repeatable).' },
     grads: { type: 'boolean', description: 'Run backward and print the gradient norm of every parameter (needs targets).' },
-    backend: { type: 'string', placeholder: 'name', description: `Compute backend: ${KNOWN_BACKENDS.join(', ')} (default: the fastest available, ${Object.keys(AVAILABLE_BACKENDS)[0]} in this build).` },
+    backend: { type: 'string', placeholder: 'name', default: 'auto', description: `Compute backend: auto (the fastest available) or ${BACKEND_NAMES.join(', ')}.` },
     ...CONFIG_OPTIONS,
   },
   async run({ positionals, options, io }) {
     const inputs = options.inputs as string | undefined;
     if (!inputs) throw new CliError("missing --inputs <batch.json>\nRun 'blankglm forward --help' for the format.");
-    const { name: backendName, backend } = pickBackend(options.backend as string | undefined);
+    const { name: backendName, backend } = await createBackend(options.backend as BackendName | 'auto');
     const inputsPath = resolve(io.cwd, inputs);
     if (!existsSync(inputsPath)) throw new CliError(`--inputs: ${inputsPath} does not exist`);
     let json: unknown;

@@ -144,7 +144,7 @@ describe.skipIf(!hasSharedData('vocab/bert-base-uncased-vocab.txt') || !hasShare
     const grouped: string[] = [];
     for (let i = 0; i < texts.length; i += 64) grouped.push(texts.slice(i, i + 64).join(''));
     await both(grouped);
-  });
+  }, FULL ? 900_000 : 60_000);
 
   it('literal command tokens are parsed only when asked (and then match HF added tokens, lstrip included)', async () => {
     const texts = [

@@ -1,0 +1,11 @@
+export { buildGlmOnnxModel, checkExportable, OnnxExportError, GLM_ONNX_NAMES, ONNX_OPSET, ONNX_IR_VERSION, MASKED_SCORE, type GlmOnnxOptions, type MaskInput } from './glm-graph.js';
+export { writeOnnxModel, INLINE_LIMIT_BYTES, type WriteOnnxOptions, type WrittenOnnx } from './write.js';
+export { exportGlmToOnnx, type ExportGlmOptions } from './export.js';
+export { readOnnxSummary, type OnnxModelSummary } from './summary.js';
+export { OnnxGlm, OnnxRuntimeSetupError, checkExecutionProviders, type OnnxGlmOptions, type OrtModuleLike, type OrtSessionLike, type OrtTensorLike, type OrtSessionOptions } from './runner.js';
+export { OnnxGlmDecoder, fillBlanksOnnx, type OnnxFillOptions, type OnnxFillResult } from './decode.js';
+export { scoreFromLogits } from './scoring.js';
+export { encodeModel, encodeTensor, DataType, type ModelSpec, type GraphSpec, type NodeSpec, type TensorSpec, type ValueInfo, type Dim } from './onnx-proto.js';
+export { GraphBuilder } from './graph-builder.js';
+export { ProtoMessage, encodeVarint } from './protobuf.js';
+export { readProtoFields, packedInts, fieldInt, fieldString, type ProtoField } from './protobuf-read.js';

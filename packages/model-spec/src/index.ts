@@ -8,3 +8,5 @@ export * from './model/buffers.js';
 export * from './optim/adamw.js';
 export * from './generation/kv-cache.js';
 export * from './generation/fill-blanks.js';
+export * from './generation/sampling.js';
+export * from './generation/beam-search.js';

@@ -4,11 +4,46 @@
 // `<|endofpiece|>` or maxTokens; earlier fills stay in the cache, so later blanks see them.
 // The end token itself is never fed back (as the original), and a span cut off by maxTokens has
 // its last token fed together with the next blank's start token.
+//
+// Strategies: greedy, seeded sampling (temperature, top-k, top-p) and beam search. Beam search runs
+// per blank: the blank's beams are rows of the cache (`KvCache.reorder` duplicates, reorders and
+// drops them); when the blank is done, the best hypothesis wins, the cache goes back to one row
+// rewound to the end of the committed context (`truncate`), and the winner's sop + span are fed
+// together with the next blank's sop — so blank i + 1 sees exactly blank i's best fill.
+import type { Rng } from '@blankglm/tensor';
 import { KvCache } from './kv-cache.js';
+import { BeamHypotheses, type Hypothesis } from './beam-search.js';
+import { applyConstraints, logSoftmax, sampleToken, validateSamplingOptions, type SamplingOptions } from './sampling.js';
 import type { GlmModel } from '../model/glm-model.js';
 
 /** Picks the next token from one row of logits ([vocab_size]); greedy by default. Sampling plugs in here. */
 export type NextTokenChooser = (logits: Float32Array, context: { blank: number; step: number }) => number;
+
+export type DecodingStrategy =
+  | { kind: 'greedy' }
+  | ({ kind: 'sample'; rng: Rng } & SamplingOptions)
+  | {
+      kind: 'beam';
+      /** Beams kept per blank (≥ 1). */
+      numBeams: number;
+      /** score = Σ log p / length^lengthPenalty, length = sop + span tokens (default 1). */
+      lengthPenalty?: number;
+      /** Stop a blank as soon as numBeams hypotheses ended (default false, as GLM's seq2seq decoding). */
+      earlyStopping?: boolean;
+    };
+
+/** A token fed to the model: [token id, position, block position]. */
+export type FedToken = [token: number, position: number, blockPosition: number];
+
+/** What the decoder saw at one step (for tracing and for checking the cache against full recomputation). */
+export interface DecodeStepEvent {
+  blank: number;
+  step: number;
+  /** Per cache row: every Part-B token fed after the context so far, this step's last. Valid during the call. */
+  rows: ReadonlyArray<readonly FedToken[]>;
+  /** Logits after each row's last fed token, [rows, vocab_size] (before constraints). */
+  logits: Float32Array;
+}
 
 export interface FillBlanksOptions {
   /** Token ids that mark a blank in the context ([MASK], [sMASK], [gMASK]). */
@@ -19,8 +54,33 @@ export interface FillBlanksOptions {
   eopId: number;
   /** Most tokens generated per blank (the end token included). */
   maxTokens: number;
-  /** Next-token rule; default greedy (argmax, lowest id on ties). */
+  /** Fewest tokens per blank before `<|endofpiece|>` may come (default 0). */
+  minTokens?: number;
+  /** Never repeat an n-gram of a blank's generated tokens (default 0: off). */
+  noRepeatNgramSize?: number;
+  /** Default greedy. */
+  strategy?: DecodingStrategy;
+  /** A custom next-token rule instead of `strategy` (sees the constrained logits). */
   choose?: NextTokenChooser;
+  onStep?: (event: DecodeStepEvent) => void;
+}
+
+/** One filled blank. */
+export interface BlankFill {
+  /** Index of its mask token in the context. */
+  maskPosition: number;
+  /** Which mask token it was ([MASK], [sMASK] or [gMASK] id). */
+  maskId: number;
+  /** Generated tokens, without sop/eop. */
+  tokens: number[];
+  /** Ended with eop (false: cut off at maxTokens). */
+  finished: boolean;
+  /** log p of each generated token under the model, then of eop when finished. */
+  tokenLogProbs: number[];
+  /** Σ tokenLogProbs. */
+  logProb: number;
+  /** What the strategy ranked by: beam search logProb / (1 + tokens)^lengthPenalty, else logProb. */
+  score: number;
 }
 
 export interface FillBlanksResult {
@@ -30,6 +90,8 @@ export interface FillBlanksResult {
   finished: boolean[];
   /** The context with each mask token replaced by its generated span. */
   filled: number[];
+  /** Each blank with its scores. */
+  fills: BlankFill[];
 }
 
 /** Index of the largest logit (the first on ties). */
@@ -41,62 +103,204 @@ export function argmax(logits: ArrayLike<number>): number {
 
 export const greedy: NextTokenChooser = (logits) => argmax(logits);
 
-/**
- * Fills every blank of one context (token ids, Part A with positions 0..n-1) greedily — or with
- * `choose` — left to right, using the key/value cache.
- */
-export function fillBlanks(model: GlmModel, context: ArrayLike<number>, options: FillBlanksOptions): FillBlanksResult {
-  const { maskIds, sopId, eopId, maxTokens } = options;
-  const choose = options.choose ?? greedy;
-  if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new RangeError(`fillBlanks: maxTokens must be a positive integer, got ${maxTokens}`);
-  const n = context.length;
-  if (n === 0) throw new RangeError('fillBlanks: the context is empty');
+/** Position of every mask token in the context, in order. */
+export function findMasks(context: ArrayLike<number>, maskIds: readonly number[]): number[] {
   const masks = new Set(maskIds);
-  const maskPositions: number[] = [];
-  for (let i = 0; i < n; i++) if (masks.has(context[i]!)) maskPositions.push(i);
-  if (maskPositions.length === 0) throw new RangeError(`fillBlanks: the context holds no mask token (looked for ids ${maskIds.join(', ')})`);
+  const out: number[] = [];
+  for (let i = 0; i < context.length; i++) if (masks.has(context[i]!)) out.push(i);
+  return out;
+}
+
+function checkOptions(model: GlmModel, n: number, maskCount: number, o: FillBlanksOptions): void {
+  const { maxTokens } = o;
+  if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new RangeError(`fillBlanks: maxTokens must be a positive integer, got ${maxTokens}`);
+  const minTokens = o.minTokens ?? 0;
+  if (!Number.isInteger(minTokens) || minTokens < 0 || minTokens > maxTokens) {
+    throw new RangeError(`fillBlanks: minTokens must be a whole number in 0..maxTokens (${maxTokens}), got ${minTokens}`);
+  }
+  const ngram = o.noRepeatNgramSize ?? 0;
+  if (!Number.isInteger(ngram) || ngram < 0) throw new RangeError(`fillBlanks: noRepeatNgramSize must be a whole number ≥ 0 (0 = off), got ${ngram}`);
+  if (n === 0) throw new RangeError('fillBlanks: the context is empty');
+  if (maskCount === 0) throw new RangeError(`fillBlanks: the context holds no mask token (looked for ids ${o.maskIds.join(', ')})`);
   if (n > model.positionRows) {
     throw new RangeError(`fillBlanks: the context has ${n} tokens; positions go up to ${model.positionRows - 1} (max_sequence_length)`);
   }
   // Block positions run 1 (sop) .. maxTokens + 1 (a cut-off span's last token).
   if (maxTokens + 1 >= model.positionRows) throw new RangeError(`fillBlanks: maxTokens ${maxTokens} exceeds the block position table (${model.positionRows} rows)`);
+  const s = o.strategy;
+  if (s && o.choose) throw new RangeError('fillBlanks: give either strategy or choose, not both');
+  if (s?.kind === 'sample') validateSamplingOptions(s);
+  if (s?.kind === 'beam') {
+    if (!Number.isInteger(s.numBeams) || s.numBeams < 1) throw new RangeError(`fillBlanks: numBeams must be a whole number ≥ 1, got ${s.numBeams}`);
+    const lp = s.lengthPenalty ?? 1;
+    if (!Number.isFinite(lp)) throw new RangeError(`fillBlanks: lengthPenalty must be a finite number, got ${lp}`);
+  }
+}
 
-  // Each blank feeds at most maxTokens + 1 tokens: sop, maxTokens − 1 generated ones, and a cut-off span's last one.
+/**
+ * Fills every blank of one context (token ids, Part A with positions 0..n-1) left to right with
+ * the key/value cache: greedily by default, or with `strategy` (sampling, beam search) or `choose`.
+ */
+export function fillBlanks(model: GlmModel, context: ArrayLike<number>, options: FillBlanksOptions): FillBlanksResult {
+  const n = context.length;
+  const maskPositions = findMasks(context, options.maskIds);
+  checkOptions(model, n, maskPositions.length, options);
+  const { sopId, eopId, maxTokens, onStep } = options;
+  const constraints = { eopId, minTokens: options.minTokens ?? 0, noRepeatNgramSize: options.noRepeatNgramSize ?? 0 };
+  const strategy = options.strategy ?? { kind: 'greedy' };
+  const V = model.config.vocab_size;
+
+  // Each blank feeds at most maxTokens + 1 tokens: sop, maxTokens − 1 generated ones, and a cut-off
+  // span's last one (beam search: the winner's sop + span, fed again after the rewind).
   const cache = new KvCache(model, { batchSize: 1, capacity: n + maskPositions.length * (maxTokens + 1) });
   try {
     cache.prefill({ inputIds: context, positionIds: Int32Array.from({ length: n }, (_, i) => i), blockPositionIds: new Int32Array(n) });
-    const blanks: number[][] = [];
-    const finished: boolean[] = [];
-    // Tokens not yet fed to the model: [token, position, block position].
-    let pending: Array<[number, number, number]> = [];
+    // Part-B tokens in the (single-row) cache so far, and tokens not yet fed to the model.
+    let fed: FedToken[] = [];
+    let pending: FedToken[] = [];
+    const fills: BlankFill[] = [];
     maskPositions.forEach((maskPos, blank) => {
       pending.push([sopId, maskPos, 1]);
-      const span: number[] = [];
-      let ended = false;
-      for (let step = 0; step < maxTokens; step++) {
-        const logits = cache.decode(pending.map((p) => p[0]), pending.map((p) => p[1]), pending.map((p) => p[2]));
-        const V = model.config.vocab_size;
-        const next = choose(logits.subarray((pending.length - 1) * V, pending.length * V), { blank, step });
-        pending = [];
-        if (next === eopId) {
-          ended = true;
-          break;
+      let fill: Omit<BlankFill, 'maskPosition' | 'maskId'>;
+      if (strategy.kind === 'beam') {
+        const committed = cache.length + pending.length - 1; // after this blank's first call, without its sop
+        const committedFed = [...fed, ...pending.slice(0, -1)];
+        const best = beamBlank(cache, { blank, maskPos, fed, first: pending, strategy, constraints, maxTokens, V, onStep });
+        cache.reorder([0]);
+        cache.truncate(committed);
+        fed = committedFed;
+        pending = [[sopId, maskPos, 1], ...best.tokens.map((t, k): FedToken => [t, maskPos, k + 2])];
+        fill = { ...best, score: best.score };
+      } else {
+        const choose = options.choose ?? (strategy.kind === 'sample' ? (l: Float32Array) => sampleToken(l, strategy, strategy.rng) : greedy);
+        const tokens: number[] = [];
+        const tokenLogProbs: number[] = [];
+        let finished = false;
+        for (let step = 0; step < maxTokens; step++) {
+          const logits = cache.decode(pending.map((p) => p[0]), pending.map((p) => p[1]), pending.map((p) => p[2]));
+          fed.push(...pending);
+          const row = logits.slice((pending.length - 1) * V, pending.length * V);
+          onStep?.({ blank, step, rows: [fed], logits: row });
+          const logp = logSoftmax(row);
+          applyConstraints(row, tokens, constraints);
+          const next = choose(row, { blank, step });
+          pending = [];
+          tokenLogProbs.push(logp[next]!);
+          if (next === eopId) {
+            finished = true;
+            break;
+          }
+          tokens.push(next);
+          // Fed at the next step — or, when this was the last step, together with the next blank's sop.
+          pending.push([next, maskPos, tokens.length + 1]);
         }
-        span.push(next);
-        // Fed at the next step — or, when this was the last step, together with the next blank's sop.
-        pending.push([next, maskPos, span.length + 1]);
+        const logProb = tokenLogProbs.reduce((a, b) => a + b, 0);
+        fill = { tokens, finished, tokenLogProbs, logProb, score: logProb };
       }
-      blanks.push(span);
-      finished.push(ended);
+      fills.push({ maskPosition: maskPos, maskId: context[maskPos]!, ...fill });
     });
     const filled: number[] = [];
     let b = 0;
     for (let i = 0; i < n; i++) {
-      if (masks.has(context[i]!)) filled.push(...blanks[b++]!);
+      if (b < maskPositions.length && maskPositions[b] === i) filled.push(...fills[b++]!.tokens);
       else filled.push(context[i]!);
     }
-    return { blanks, finished, filled };
+    return { blanks: fills.map((f) => f.tokens), finished: fills.map((f) => f.finished), filled, fills };
   } finally {
     cache.dispose();
   }
+}
+
+interface BeamContext {
+  blank: number;
+  maskPos: number;
+  /** Part-B tokens already in the single cache row. */
+  fed: readonly FedToken[];
+  /** Fed in the first call: earlier blanks' pending tokens, then this blank's sop. */
+  first: readonly FedToken[];
+  strategy: Extract<DecodingStrategy, { kind: 'beam' }>;
+  constraints: { eopId: number; minTokens: number; noRepeatNgramSize: number };
+  maxTokens: number;
+  V: number;
+  onStep?: (event: DecodeStepEvent) => void;
+}
+
+interface Beam {
+  tokens: number[];
+  tokenLogProbs: number[];
+  logProb: number;
+  fed: FedToken[];
+}
+
+/**
+ * Beam search for one blank (HF BeamSearchScorer as GLM's seq2seq decoder uses it): each step
+ * ranks all (beam, token) continuations by Σ log p, takes the best 2·numBeams; an eop among the
+ * first numBeams of them ends a hypothesis of length 1 + tokens, the others become the next
+ * beams (numBeams of them). Without early stopping a blank is done when the best active beam,
+ * normalised at the current length, cannot beat the worst of numBeams kept hypotheses; at
+ * maxTokens the active beams are added unfinished. Leaves the cache with the last step's rows.
+ */
+function beamBlank(cache: KvCache, c: BeamContext): Hypothesis {
+  const { numBeams } = c.strategy;
+  const hyps = new BeamHypotheses(numBeams, c.strategy.lengthPenalty ?? 1, c.strategy.earlyStopping ?? false);
+  const { eopId } = c.constraints;
+  const V = c.V;
+  let beams: Beam[] = [{ tokens: [], tokenLogProbs: [], logProb: 0, fed: [...c.fed, ...c.first] }];
+  let logits = cache.decode(c.first.map((p) => p[0]), c.first.map((p) => p[1]), c.first.map((p) => p[2]));
+  logits = logits.subarray((c.first.length - 1) * V, c.first.length * V);
+  for (let step = 0; step < c.maxTokens; step++) {
+    c.onStep?.({ blank: c.blank, step, rows: beams.map((b) => b.fed), logits });
+    // Candidates: per beam its best 2·numBeams tokens (enough for the global top 2·numBeams).
+    const candidates: Array<{ beam: number; token: number; logp: number; sum: number }> = [];
+    beams.forEach((beam, bi) => {
+      const logp = logSoftmax(logits.subarray(bi * V, (bi + 1) * V));
+      applyConstraints(logp, beam.tokens, c.constraints);
+      for (const token of topIndices(logp, 2 * numBeams)) candidates.push({ beam: bi, token, logp: logp[token]!, sum: beam.logProb + logp[token]! });
+    });
+    candidates.sort((a, b) => b.sum - a.sum || a.beam - b.beam || a.token - b.token);
+    const next: Beam[] = [];
+    const parents: number[] = []; // next[i] extends beams[parents[i]]
+    const length = 1 + step; // sop + the tokens before this step
+    for (let rank = 0; rank < Math.min(candidates.length, 2 * numBeams) && next.length < numBeams; rank++) {
+      const cand = candidates[rank]!;
+      const from = beams[cand.beam]!;
+      if (cand.token === eopId) {
+        if (rank < numBeams) hyps.add({ tokens: from.tokens, logProb: cand.sum, finished: true, tokenLogProbs: [...from.tokenLogProbs, cand.logp] }, length);
+        continue;
+      }
+      const fedToken: FedToken = [cand.token, c.maskPos, from.tokens.length + 2];
+      next.push({ tokens: [...from.tokens, cand.token], tokenLogProbs: [...from.tokenLogProbs, cand.logp], logProb: cand.sum, fed: [...from.fed, fedToken] });
+      parents.push(cand.beam);
+    }
+    if (next.length === 0) break;
+    if (hyps.isDone(Math.max(...next.map((b) => b.logProb)), length)) break;
+    if (step === c.maxTokens - 1) {
+      for (const b of next) hyps.add({ tokens: b.tokens, logProb: b.logProb, finished: false, tokenLogProbs: b.tokenLogProbs }, 1 + b.tokens.length);
+      break;
+    }
+    // Rows of the next step: each new beam continues the row of the beam it extends.
+    cache.reorder(parents);
+    beams = next;
+    logits = cache.decodeStep(beams.map((b) => b.tokens[b.tokens.length - 1]!), c.maskPos, step + 2);
+  }
+  if (hyps.size === 0) throw new Error(`fillBlanks: beam search for blank ${c.blank} ended without a hypothesis (every continuation is banned)`);
+  return hyps.best();
+}
+
+/** Indices of the k largest finite values, largest first (ties: lower index first). */
+function topIndices(values: Float64Array, k: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (v === -Infinity) continue;
+    if (out.length === k && v <= values[out[k - 1]!]!) continue;
+    let j = out.length < k ? out.length : k - 1;
+    if (out.length < k) out.push(i);
+    while (j > 0 && values[out[j - 1]!]! < v) {
+      out[j] = out[j - 1]!;
+      j--;
+    }
+    out[j] = i;
+  }
+  return out;
 }

@@ -201,6 +201,21 @@ export class KvCache {
     this.rows = newRows;
   }
 
+  /**
+   * Forgets every token after the first `length` of each row (they will be overwritten): beam
+   * search rewinds to the end of the committed context before the winning span is fed once more.
+   */
+  truncate(length: number): void {
+    this.checkAlive();
+    if (!Number.isInteger(length) || length < 1 || length > this.cached) {
+      throw new RangeError(`KvCache.truncate: length ${length}, expected 1..${this.cached} (tokens cached)`);
+    }
+    for (let b = 0; b < this.rows; b++) {
+      if (this.starts[b]! >= length) throw new RangeError(`KvCache.truncate: length ${length} would drop all of row ${b}'s context (it starts at ${this.starts[b]})`);
+    }
+    this.cached = length;
+  }
+
   /** Runs n new tokens per row through every layer, caching their K and V; logits when asked. */
   private extend(
     inputIdsHost: ArrayLike<number>, positionIdsHost: ArrayLike<number>, blockPositionIdsHost: ArrayLike<number>,

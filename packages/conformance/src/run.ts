@@ -282,7 +282,8 @@ export function runCase(
     if (support) {
       const written = writtenTensors(c.op, args, m.tensors);
       const readOnlyBefore: Record<string, HostData> = {};
-      for (const [name, t] of Object.entries(m.tensors)) if (!written.has(name)) readOnlyBefore[name] = b.read(t);
+      // slice(): a snapshot even if a backend's read() returned a live view of its memory.
+      for (const [name, t] of Object.entries(m.tensors)) if (!written.has(name)) readOnlyBefore[name] = b.read(t).slice();
       const t0 = performance.now();
       let ran = false;
       try {

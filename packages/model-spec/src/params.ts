@@ -76,3 +76,42 @@ export function initParameters(c: GlmConfig, rng: Rng): StateDict {
   }
   return out;
 }
+
+export interface StateDictReport {
+  missing: { name: string; shape: number[] }[];
+  unexpected: { name: string; shape: number[] }[];
+  wrongShape: { name: string; expected: number[]; got: number[] }[];
+}
+
+/** Compares tensors (by name, with shapes) with the parameters `config` (or a spec list) needs. */
+export function checkStateDict(config: GlmConfig | readonly ParamSpec[], tensors: ReadonlyMap<string, { shape: readonly number[] }>): StateDictReport {
+  const report: StateDictReport = { missing: [], unexpected: [], wrongShape: [] };
+  const specs = Array.isArray(config) ? (config as readonly ParamSpec[]) : parameterSpecs(config as GlmConfig);
+  const known = new Set(specs.map((s) => s.name));
+  for (const s of specs) {
+    const t = tensors.get(s.name);
+    if (!t) report.missing.push({ name: s.name, shape: s.shape });
+    else if (t.shape.join(',') !== s.shape.join(',')) report.wrongShape.push({ name: s.name, expected: s.shape, got: [...t.shape] });
+  }
+  for (const [name, t] of tensors) if (!known.has(name)) report.unexpected.push({ name, shape: [...t.shape] });
+  return report;
+}
+
+export function reportIsClean(r: StateDictReport, allowUnexpected = false): boolean {
+  return r.missing.length === 0 && r.wrongShape.length === 0 && (allowUnexpected || r.unexpected.length === 0);
+}
+
+/** A readable report: at most `limit` names per section, shapes in brackets. */
+export function formatStateDictReport(r: StateDictReport, limit = 20): string {
+  const lines: string[] = [];
+  const section = <T>(title: string, items: T[], fmt: (x: T) => string): void => {
+    if (items.length === 0) return;
+    lines.push(`${title} (${items.length}):`);
+    for (const x of items.slice(0, limit)) lines.push(`  ${fmt(x)}`);
+    if (items.length > limit) lines.push(`  ... and ${items.length - limit} more`);
+  };
+  section('wrongly shaped', r.wrongShape, (x) => `${x.name}: expected [${x.expected.join(', ')}], got [${x.got.join(', ')}]`);
+  section('missing', r.missing, (x) => `${x.name} [${x.shape.join(', ')}]`);
+  section('unexpected', r.unexpected, (x) => `${x.name} [${x.shape.join(', ')}]`);
+  return lines.join('\n');
+}

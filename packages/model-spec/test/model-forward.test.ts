@@ -44,7 +44,7 @@ describe('GlmModel parameters', () => {
     state.set('transformer.layers.0.attention.rotary.weight', new Float32Array(4));
     state.set('transformer.layers.0.attention.dense.weight', new Float32Array(10));
     expect(() => GlmModel.create(be, config, { stateDict: state })).toThrow(
-      /missing: transformer\.layers\.1\.mlp\.dense_4h_to_h\.bias\. unexpected: transformer\.layers\.0\.attention\.rotary\.weight\. wrong shape: transformer\.layers\.0\.attention\.dense\.weight \(10 elements, expected \[16, 16\] = 256\)/,
+      /wrongly shaped \(1\):\n  transformer\.layers\.0\.attention\.dense\.weight: expected \[16, 16\], got \[10\]\nmissing \(1\):\n  transformer\.layers\.1\.mlp\.dense_4h_to_h\.bias \[16\]\nunexpected \(1\):\n  transformer\.layers\.0\.attention\.rotary\.weight \[4\]/,
     );
     expect(be.liveBuffers()).toBe(0);
   });

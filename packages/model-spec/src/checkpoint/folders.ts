@@ -13,7 +13,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { configFromJson, configToJson, type GlmConfig } from '../config.js';
-import { numel, parameterSpecs, type StateDict } from '../params.js';
+import { checkStateDict, formatStateDictReport, numel, parameterSpecs, reportIsClean, type StateDict, type StateDictReport } from '../params.js';
 import { readSafetensors, writeSafetensors, type TensorData, type TensorToWrite } from './safetensors.js';
 import { readTorchStateDict, type TorchTensor } from './torch.js';
 
@@ -230,45 +230,6 @@ export function mergeModelParallel(shards: Map<string, LoadedTensor>[], shardNam
     for (const name of shards[r]!.keys()) if (!out.has(name)) throw new Error(`${shardNames[r]}: tensor '${name}' is not in ${shardNames[0]}`);
   }
   return out;
-}
-
-export interface StateDictReport {
-  missing: { name: string; shape: number[] }[];
-  unexpected: { name: string; shape: number[] }[];
-  wrongShape: { name: string; expected: number[]; got: number[] }[];
-}
-
-/** Compares loaded tensors with the parameters `config` needs. */
-export function checkStateDict(config: GlmConfig, tensors: Map<string, { shape: number[] }>): StateDictReport {
-  const report: StateDictReport = { missing: [], unexpected: [], wrongShape: [] };
-  const specs = parameterSpecs(config);
-  const known = new Set(specs.map((s) => s.name));
-  for (const s of specs) {
-    const t = tensors.get(s.name);
-    if (!t) report.missing.push({ name: s.name, shape: s.shape });
-    else if (t.shape.join(',') !== s.shape.join(',')) report.wrongShape.push({ name: s.name, expected: s.shape, got: t.shape });
-  }
-  for (const [name, t] of tensors) if (!known.has(name)) report.unexpected.push({ name, shape: t.shape });
-  return report;
-}
-
-export function reportIsClean(r: StateDictReport, allowUnexpected = false): boolean {
-  return r.missing.length === 0 && r.wrongShape.length === 0 && (allowUnexpected || r.unexpected.length === 0);
-}
-
-/** A readable report: at most `limit` names per section, shapes in brackets. */
-export function formatStateDictReport(r: StateDictReport, limit = 20): string {
-  const lines: string[] = [];
-  const section = <T>(title: string, items: T[], fmt: (x: T) => string): void => {
-    if (items.length === 0) return;
-    lines.push(`${title} (${items.length}):`);
-    for (const x of items.slice(0, limit)) lines.push(`  ${fmt(x)}`);
-    if (items.length > limit) lines.push(`  ... and ${items.length - limit} more`);
-  };
-  section('wrongly shaped', r.wrongShape, (x) => `${x.name}: expected [${x.expected.join(', ')}], got [${x.got.join(', ')}]`);
-  section('missing', r.missing, (x) => `${x.name} [${x.shape.join(', ')}]`);
-  section('unexpected', r.unexpected, (x) => `${x.name} [${x.shape.join(', ')}]`);
-  return lines.join('\n');
 }
 
 export class CheckpointMismatchError extends Error {

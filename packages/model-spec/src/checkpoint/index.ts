@@ -8,9 +8,6 @@ export {
   detectCheckpointFormat,
   loadCheckpoint,
   saveCheckpoint,
-  checkStateDict,
-  formatStateDictReport,
-  reportIsClean,
   mergeModelParallel,
   modelParallelRule,
   originalReleaseShards,
@@ -22,5 +19,4 @@ export {
   type LoadedTensor,
   type LoadCheckpointOptions,
   type SaveCheckpointOptions,
-  type StateDictReport,
 } from './folders.js';

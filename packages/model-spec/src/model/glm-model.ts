@@ -16,7 +16,7 @@
 // so each query attends to one contiguous key range [keyStart, keyEnd).
 import { runOp, type Activation, type Backend, type DropoutAttrs, type GlmBatch, type Rng, type StridedView, type Tensor } from '@blankglm/tensor';
 import { validateConfig, type GlmConfig } from '../config.js';
-import { initParameters, numel, parameterSpecs, type ParamSpec, type StateDict } from '../params.js';
+import { checkStateDict, formatStateDictReport, initParameters, numel, parameterSpecs, reportIsClean, type ParamSpec, type StateDict } from '../params.js';
 import { BufferGroup } from './buffers.js';
 import { siteDropout } from './dropout.js';
 import { validateBatch, validatePositions, type RowPosition } from './validate-batch.js';
@@ -77,25 +77,19 @@ function modelTensors(byName: Map<string, Tensor>, config: GlmConfig): ModelTens
   };
 }
 
-/** Checks a state dict against the specs; the error lists every missing, unexpected and wrongly sized name. */
+/**
+ * Checks a state dict against the specs with the same report as checkpoint loading. Host arrays
+ * carry no shape: one with the spec's element count counts as that shape, any other as flat.
+ */
 export function validateStateDict(state: StateDict, specs: readonly ParamSpec[]): void {
-  const expected = new Map(specs.map((s) => [s.name, s]));
-  const missing = specs.filter((s) => !state.has(s.name)).map((s) => s.name);
-  const unexpected = [...state.keys()].filter((n) => !expected.has(n));
-  const wrongShape: string[] = [];
+  const expected = new Map(specs.map((s) => [s.name, s.shape]));
+  const shaped = new Map<string, { shape: readonly number[] }>();
   for (const [name, data] of state) {
-    const spec = expected.get(name);
-    if (spec && data.length !== numel(spec.shape)) {
-      wrongShape.push(`${name} (${data.length} elements, expected [${spec.shape.join(', ')}] = ${numel(spec.shape)})`);
-    }
+    const shape = expected.get(name);
+    shaped.set(name, { shape: shape && numel(shape) === data.length ? shape : [data.length] });
   }
-  if (missing.length || unexpected.length || wrongShape.length) {
-    const parts: string[] = [];
-    if (missing.length) parts.push(`missing: ${missing.join(', ')}`);
-    if (unexpected.length) parts.push(`unexpected: ${unexpected.join(', ')}`);
-    if (wrongShape.length) parts.push(`wrong shape: ${wrongShape.join('; ')}`);
-    throw new RangeError(`state dict does not match the config: ${parts.join('. ')}`);
-  }
+  const report = checkStateDict(specs, shaped);
+  if (!reportIsClean(report)) throw new RangeError(`state dict does not match the config:\n${formatStateDictReport(report)}`);
 }
 
 export interface ForwardOptions {

@@ -6,6 +6,7 @@ import { GlmModel, parseBatchJson, type RowPosition } from '@blankglm/model-spec
 import { BACKEND_NAMES, createBackend, type BackendName } from '../backends.js';
 import { CliError, type Command } from '../cli.js';
 import { CONFIG_OPTIONS, describeConfig, FORMAT_NAMES, loadCheckpointForCli } from './convert.js';
+import { ENGINE_NAMES, onnxForward, openOnnxModel, parseEngine } from '../onnx-engine.js';
 
 function parseLogitsAt(values: string[], lengths: number[]): RowPosition[] {
   return values.map((v) => {
@@ -37,7 +38,8 @@ whole batch, as the original computes it.
 
 Examples:
   blankglm forward ./glm-large-bg --inputs batch.json
-  blankglm forward ./glm-large-bg --inputs batch.json --json --logits 0,5 --grads`,
+  blankglm forward ./glm-large-bg --inputs batch.json --json --logits 0,5 --grads
+  blankglm forward ./glm-large-bg --inputs batch.json --json --engine onnx --onnx glm-large.onnx`,
   positionals: [{ name: 'checkpoint', required: true, description: 'A checkpoint folder (blankglm, THUDM Hugging Face, original release).' }],
   options: {
     inputs: { type: 'string', placeholder: 'batch.json', description: 'The batch to run (format above).' },
@@ -45,12 +47,18 @@ Examples:
     logits: { type: 'string', multiple: true, placeholder: 'row,pos', description: 'Also print the full logits row at this position (repeatable).' },
     grads: { type: 'boolean', description: 'Run backward and print the gradient norm of every parameter (needs targets).' },
     backend: { type: 'string', placeholder: 'name', default: 'auto', description: `Compute backend: auto (the fastest available) or ${BACKEND_NAMES.join(', ')}.` },
+    engine: { type: 'string', placeholder: 'name', default: 'native', description: `${ENGINE_NAMES.join(' or ')}: onnx runs --onnx <model.onnx> (from 'blankglm export-onnx') with onnxruntime-node.` },
+    onnx: { type: 'string', placeholder: 'model.onnx', description: 'The exported model for --engine onnx.' },
     ...CONFIG_OPTIONS,
   },
   async run({ positionals, options, io }) {
     const inputs = options.inputs as string | undefined;
     if (!inputs) throw new CliError("missing --inputs <batch.json>\nRun 'blankglm forward --help' for the format.");
-    const { name: backendName, backend } = await createBackend(options.backend as BackendName | 'auto');
+    const engine = parseEngine(options.engine);
+    const onnxPath = options.onnx as string | undefined;
+    if (engine === 'onnx' && !onnxPath) throw new CliError("--engine onnx needs --onnx <model.onnx> (write one with 'blankglm export-onnx <checkpoint> --out model.onnx')");
+    if (engine === 'onnx' && options.grads) throw new CliError('--grads needs --engine native: the ONNX export is forward only');
+    const { name: backendName, backend } = engine === 'onnx' ? { name: 'onnx', backend: null } : await createBackend(options.backend as BackendName | 'auto');
     const inputsPath = resolve(io.cwd, inputs);
     if (!existsSync(inputsPath)) throw new CliError(`--inputs: ${inputsPath} does not exist`);
     let json: unknown;
@@ -72,11 +80,12 @@ Examples:
     const wantGrads = Boolean(options.grads);
     if (wantGrads && !batch.lossMask) throw new CliError(`--grads needs 'targets' (and optionally 'loss_mask') in ${inputsPath}: there is no loss to differentiate`);
 
-    const model = GlmModel.create(backend, ck.config, { stateDict: ck.stateDict });
+    const onnx = engine === 'onnx' ? await openOnnxModel(resolve(io.cwd, onnxPath!), { expectConfig: ck.config }) : null;
+    const model = backend ? GlmModel.create(backend, ck.config, { stateDict: ck.stateDict }) : null;
     try {
-      const result = model.forward(batch, { mode: 'eval', keepActivations: wantGrads, logitsAt });
+      const result = onnx ? await onnxForward(onnx, batch, logitsAt) : model!.forward(batch, { mode: 'eval', keepActivations: wantGrads, logitsAt });
       let gradNorms: Map<string, number> | null = null;
-      if (wantGrads) {
+      if (wantGrads && model) {
         if (result.numTargets === 0) throw new CliError(`--grads: the loss mask in ${inputsPath} selects no position`);
         model.zeroGrad();
         model.backward();
@@ -119,7 +128,8 @@ Examples:
         for (const [name, n] of gradNorms) w(`  ${name.padEnd(56)} ${n.toExponential(6)}`);
       }
     } finally {
-      model.dispose();
+      model?.dispose();
+      await onnx?.release();
     }
   },
 };

@@ -7,5 +7,6 @@ import { corruptCommand } from './corrupt.js';
 import { convertCommand } from './convert.js';
 import { forwardCommand } from './forward.js';
 import { tokenizeCommand } from './tokenize.js';
+import { exportOnnxCommand } from './export-onnx.js';
 
-export const commands: Command[] = [prepareCommand, demoCommand, corruptCommand, convertCommand, forwardCommand, tokenizeCommand];
+export const commands: Command[] = [prepareCommand, demoCommand, corruptCommand, convertCommand, forwardCommand, tokenizeCommand, exportOnnxCommand];

@@ -15,7 +15,6 @@ export const WASM_OPS: WasmOpTable = {
   logits,
   crossEntropy,
   crossEntropyBackward,
-  attentionBackward,
 };
 
 export type { WasmOp, WasmOpContext, WasmOpTable, SplitOptions } from './context.js';

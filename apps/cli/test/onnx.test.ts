@@ -270,9 +270,15 @@ describe('export-onnx + onnxruntime-node', () => {
     expect(r.err).toMatch(/cannot export: transformer\.layers\.1\.input_layernorm\.weight\[3\] = NaN/);
     expect(existsSync(join(work, 'nan.onnx'))).toBe(false);
     // an execution provider this onnxruntime-node lacks
-    expect(() => checkExecutionProviders(ORT, ['cpu', 'tensorrt'])).toThrow(OnnxRuntimeSetupError);
-    expect(() => checkExecutionProviders(ORT, ['tensorrt'])).toThrow(/no 'tensorrt' execution provider \(supported: cpu.*allowBuilds: onnxruntime-node: false/);
-    await expect(OnnxGlm.load(ORT, join(work, 'fixture.onnx'), { executionProviders: ['tensorrt'] })).rejects.toThrow(/no 'tensorrt' execution provider/);
+    expect(() => checkExecutionProviders(ORT, ['cpu', 'dml'])).toThrow(OnnxRuntimeSetupError);
+    expect(() => checkExecutionProviders(ORT, ['dml'])).toThrow(/no 'dml' execution provider \(supported: cpu, .*\)\. Use the cpu provider/);
+    r = await cli(['forward', THUDM, '--inputs', BATCH, '--engine', 'onnx', '--onnx', join(work, 'fixture.onnx'), '--onnx-provider', 'cuda']);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/could not start the 'cuda' execution provider .*allowBuilds: onnxruntime-node: false.*use the cpu provider/);
+    // listed but not bundled (the install script that fetches it is not run): fails at session creation, explained
+    const noTensorrt = OnnxGlm.load(ORT, join(work, 'fixture.onnx'), { executionProviders: ['tensorrt'] });
+    await expect(noTensorrt).rejects.toThrow(OnnxRuntimeSetupError);
+    await expect(noTensorrt).rejects.toThrow(/could not start the 'tensorrt' execution provider .*allowBuilds: onnxruntime-node: false/);
   });
 
   it('compareWithReference agrees with the export command on a fresh model', async () => {

@@ -55,18 +55,31 @@ export interface OnnxGlmOptions {
   bytes?: Uint8Array;
 }
 
-/** Checks each requested execution provider against what the runtime reports it supports. */
+function providerHint(ep: string): string {
+  if (ep === 'cuda' || ep === 'tensorrt') {
+    return (
+      ` onnxruntime-node ships its ${ep} provider libraries only through its install script, which this workspace does not run ` +
+      `(pnpm-workspace.yaml: allowBuilds: onnxruntime-node: false). On a machine with the NVIDIA driver, CUDA 12 and access to the NuGet feed, ` +
+      `set 'onnxruntime-node: true' and reinstall; otherwise use the cpu provider (the default).`
+    );
+  }
+  if (ep === 'webgpu') return ' The webgpu provider needs a GPU adapter (Vulkan/Metal/D3D12) visible to this process; use cpu otherwise.';
+  return ' Use the cpu provider (the default), or a runtime build that includes this provider.';
+}
+
+/**
+ * Checks each requested execution provider against the ones the runtime knows (onnxruntime-node's
+ * listSupportedBackends); an unknown one throws OnnxRuntimeSetupError naming the supported ones.
+ * Known but unbundled providers (cuda, tensorrt) can still fail at session creation; `OnnxGlm.load`
+ * turns that failure into the same error with what to do.
+ */
 export function checkExecutionProviders(ort: OrtModuleLike, requested: readonly string[]): void {
   if (!ort.listSupportedBackends) return; // onnxruntime-web: the session reports unsupported ones itself
-  const supported = ort.listSupportedBackends().map((b) => b.name);
+  const supported = ort.listSupportedBackends();
   for (const ep of requested) {
-    if (!supported.includes(ep)) {
-      const hint =
-        ep === 'cuda' || ep === 'tensorrt'
-          ? ` onnxruntime-node ships its ${ep} provider libraries only through its install script, which this workspace does not run (pnpm-workspace.yaml allowBuilds: onnxruntime-node: false). ` +
-            `On a machine with CUDA and network access to NuGet, set 'onnxruntime-node: true' and reinstall (ONNXRUNTIME_NODE_INSTALL_CUDA=v12 for CUDA 12), or use the cpu provider.`
-          : ` Use one of the supported providers.`;
-      throw new OnnxRuntimeSetupError(`ONNX Runtime here has no '${ep}' execution provider (supported: ${supported.join(', ')}).${hint}`);
+    if (!supported.some((b) => b.name === ep)) {
+      const names = supported.map((b) => (b.bundled === false ? `${b.name} (not bundled)` : b.name));
+      throw new OnnxRuntimeSetupError(`ONNX Runtime here has no '${ep}' execution provider (supported: ${names.join(', ')}).${providerHint(ep)}`);
     }
   }
 }
@@ -99,7 +112,12 @@ export class OnnxGlm {
     try {
       session = await ort.InferenceSession.create(options.bytes ?? modelPath, sessionOptions);
     } catch (e) {
-      throw new Error(`ONNX Runtime could not load ${modelPath}: ${(e as Error).message}`);
+      const message = (e as Error).message.split('\n')[0]!;
+      const gpuEp = eps.find((ep) => ep !== 'cpu');
+      if (gpuEp && /shared library|backend not found|adapter|provider/i.test(message)) {
+        throw new OnnxRuntimeSetupError(`ONNX Runtime could not start the '${gpuEp}' execution provider (${message}).${providerHint(gpuEp)}`);
+      }
+      throw new Error(`ONNX Runtime could not load ${modelPath}: ${message}`);
     }
     const names = new Set(session.inputNames);
     for (const n of [GLM_ONNX_NAMES.inputIds, GLM_ONNX_NAMES.positionIds, GLM_ONNX_NAMES.attentionMask]) {

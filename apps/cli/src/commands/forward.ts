@@ -49,6 +49,7 @@ Examples:
     backend: { type: 'string', placeholder: 'name', default: 'auto', description: `Compute backend: auto (the fastest available) or ${BACKEND_NAMES.join(', ')}.` },
     engine: { type: 'string', placeholder: 'name', default: 'native', description: `${ENGINE_NAMES.join(' or ')}: onnx runs --onnx <model.onnx> (from 'blankglm export-onnx') with onnxruntime-node.` },
     onnx: { type: 'string', placeholder: 'model.onnx', description: 'The exported model for --engine onnx.' },
+    'onnx-provider': { type: 'string', placeholder: 'ep', description: 'ONNX Runtime execution provider for --engine onnx: cpu (default), cuda, webgpu, ...' },
     ...CONFIG_OPTIONS,
   },
   async run({ positionals, options, io }) {
@@ -80,7 +81,7 @@ Examples:
     const wantGrads = Boolean(options.grads);
     if (wantGrads && !batch.lossMask) throw new CliError(`--grads needs 'targets' (and optionally 'loss_mask') in ${inputsPath}: there is no loss to differentiate`);
 
-    const onnx = engine === 'onnx' ? await openOnnxModel(resolve(io.cwd, onnxPath!), { expectConfig: ck.config }) : null;
+    const onnx = engine === 'onnx' ? await openOnnxModel(resolve(io.cwd, onnxPath!), { expectConfig: ck.config, executionProviders: [(options['onnx-provider'] as string | undefined) ?? 'cpu'] }) : null;
     const model = backend ? GlmModel.create(backend, ck.config, { stateDict: ck.stateDict }) : null;
     try {
       const result = onnx ? await onnxForward(onnx, batch, logitsAt) : model!.forward(batch, { mode: 'eval', keepActivations: wantGrads, logitsAt });

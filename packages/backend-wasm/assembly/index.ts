@@ -9,3 +9,8 @@ export function heapBase(): usize {
   return __heap_base;
 }
 export { crossEntropyRows, crossEntropyBackwardRows } from './output';
+export { layerNormRows, layerNormBackwardRows, layerNormReduceBlocks } from './layernorm';
+export { attentionForward, attentionBackwardQueries, attentionBackwardKeys } from './attention';
+export { embeddingRows, gatherRowsRange, scatterAddRowsRange } from './rows';
+export { dropoutAddRange, dropoutBackwardRange, scaleRange, counterHashRange } from './elementwise';
+export { adamwRange, sumSquaresBlocks, sumSquaresFinish } from './optimizer';

@@ -6,6 +6,11 @@ import type { WasmOpTable } from './context.js';
 import { linear, linearBackward, logits } from './linear.js';
 import { copy, fill } from './memory-ops.js';
 import { crossEntropy, crossEntropyBackward } from './output.js';
+import { attention, attentionBackward } from './attention.js';
+import { dropoutAdd, dropoutBackward, scale } from './elementwise.js';
+import { layerNorm, layerNormBackward } from './layer-norm.js';
+import { adamw, sumSquares } from './optimizer.js';
+import { embedding, embeddingBackward, gatherRows, scatterAddRows } from './rows.js';
 
 export const WASM_OPS: WasmOpTable = {
   fill,
@@ -15,6 +20,19 @@ export const WASM_OPS: WasmOpTable = {
   logits,
   crossEntropy,
   crossEntropyBackward,
+  embedding,
+  embeddingBackward,
+  layerNorm,
+  layerNormBackward,
+  attention,
+  attentionBackward,
+  dropoutAdd,
+  dropoutBackward,
+  gatherRows,
+  scatterAddRows,
+  adamw,
+  sumSquares,
+  scale,
 };
 
 export type { WasmOp, WasmOpContext, WasmOpTable, SplitOptions } from './context.js';

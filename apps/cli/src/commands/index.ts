@@ -7,6 +7,9 @@ import { corruptCommand } from './corrupt.js';
 import { convertCommand } from './convert.js';
 import { forwardCommand } from './forward.js';
 import { tokenizeCommand } from './tokenize.js';
+import { fillCommand } from './fill.js';
+import { evalCommand } from './eval.js';
+import { doctorCommand } from './doctor.js';
 import { exportOnnxCommand } from './export-onnx.js';
 
-export const commands: Command[] = [prepareCommand, demoCommand, corruptCommand, convertCommand, forwardCommand, tokenizeCommand, exportOnnxCommand];
+export const commands: Command[] = [prepareCommand, demoCommand, corruptCommand, convertCommand, forwardCommand, tokenizeCommand, exportOnnxCommand, fillCommand, evalCommand, doctorCommand];

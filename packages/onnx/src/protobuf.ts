@@ -17,8 +17,8 @@ export const WIRE = { VARINT, FIXED64, LENGTH_DELIMITED, FIXED32 } as const;
 
 /** Bytes of a varint; negative numbers are written as 64-bit two's complement (10 bytes), as int64 fields require. */
 export function encodeVarint(value: number | bigint): Uint8Array {
-  let v = typeof value === 'bigint' ? value : BigInt(value);
   if (typeof value === 'number' && !Number.isSafeInteger(value)) throw new RangeError(`protobuf varint: ${value} is not a safe integer`);
+  let v = typeof value === 'bigint' ? value : BigInt(value);
   if (v < 0n) v = BigInt.asUintN(64, v);
   if (v <= 0x7fn) return Uint8Array.of(Number(v));
   const out: number[] = [];

@@ -1,158 +1,237 @@
-// `blankglm demo`: the whole data path on the embedded books, in seconds. Prepares the embedded
-// corpus into shards (once), streams GLM training batches from them, and shows what the model
-// would be trained on: corrupted samples as Part A (with blanks) and Part B (the spans to fill).
-import { resolve } from 'node:path';
-import { GlmDataset, ShardError, embeddedCorpusFiles, openShards, type DatasetBatch, type ShardSet } from '@blankglm/data';
-import { Rng } from '@blankglm/tensor';
+// `blankglm demo`: the main job. Pretrains glm-tiny on the embedded Gutenberg books with GLM's
+// token-level blank infilling on the fastest backend here, for a few minutes, then fills blanks in
+// sentences from held-out documents with the untrained (step 0) and the trained model, beside the
+// words that were there. Defaults depend on the backend actually available, so the demo takes a
+// few minutes on any of them.
+import { rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { openShards, splitDocuments, type ShardSet } from '@blankglm/data';
+import { fillBlanks, type GlmModel } from '@blankglm/model-spec';
+import { Rng, type GlmBatch } from '@blankglm/tensor';
 import { loadBertTokenizer, type GlmTokenizer } from '@blankglm/tokenizer';
-import type { GlmSample } from '@blankglm/corruption';
+import { PretrainError, resolvePretrainConfig, type PretrainConfig } from '@blankglm/trainer';
 import { CliError, type Command } from '../cli.js';
-import { formatCount } from '../progress.js';
-import { preparationSummary, runPreparation, singleValued } from './prepare.js';
+import { BACKEND_NAMES, createBackend, type BackendName } from '../backends.js';
+import { formatCount, formatDuration } from '../progress.js';
+import { singleValued } from './prepare.js';
+import { resolveTrainingData, runTrainingWithProgress } from './pretrain.js';
 
-/** Opens prepared embedded-corpus shards when they are complete, intact and current; else says why not. */
-async function openPrepared(dir: string): Promise<{ shards?: ShardSet; reason: string }> {
-  try {
-    const shards = await openShards(dir, { verify: true });
-    const want = embeddedCorpusFiles().map((f) => f.path);
-    const have = shards.manifest.sources.map((s) => s.path);
-    if (shards.manifest.tokenizer.family !== 'bert' || want.join('\n') !== have.join('\n')) {
-      return { reason: 'it was prepared from another corpus or tokenizer' };
-    }
-    return { shards, reason: '' };
-  } catch (e) {
-    if (e instanceof ShardError) return { reason: e.message };
-    throw e;
+type DemoSettings = Pick<PretrainConfig, 'steps' | 'batchSize' | 'seqLength' | 'lr' | 'warmup' | 'evalEvery' | 'evalBatches' | 'checkpointEvery'>;
+
+/**
+ * Per backend: sized for about five minutes on 2 CPU cores. The reference backend is the slow
+ * oracle (~4–5 s per step of 4 × 64 tokens for glm-tiny), so its run is short and small.
+ */
+export const DEMO_SETTINGS: Record<BackendName, DemoSettings> = {
+  ref: { steps: 50, batchSize: 4, seqLength: 64, lr: 5e-3, warmup: 0.1, evalEvery: 25, evalBatches: 2, checkpointEvery: 25 },
+  wasm: { steps: 400, batchSize: 8, seqLength: 128, lr: 3e-3, warmup: 0.05, evalEvery: 100, evalBatches: 4, checkpointEvery: 100 },
+  gpu: { steps: 2000, batchSize: 16, seqLength: 256, lr: 2e-3, warmup: 0.05, evalEvery: 250, evalBatches: 8, checkpointEvery: 500 },
+};
+
+/** One blank to fill: a held-out sentence with one word masked. */
+export interface DemoBlank {
+  /** The sentence with the word replaced by [MASK]. */
+  display: string;
+  answer: string;
+  /** [CLS] + the sentence's ids with the word's ids replaced by one [MASK]. */
+  context: number[];
+  answerIds: number[];
+  maskPosition: number;
+}
+
+/**
+ * Picks `count` sentences from held-out documents (never trained on) and masks one word in each:
+ * sentences of 8–30 words, the word alphabetic, 3+ letters, not the first.
+ */
+export function heldOutBlanks(shards: ShardSet, tokenizer: GlmTokenizer, validFraction: number, count: number, seed: number): DemoBlank[] {
+  const { valid } = splitDocuments(shards.documentCount, validFraction);
+  const rng = new Rng(seed).fork('demo-blanks');
+  const order = rng.shuffle(Array.from(valid));
+  const out: DemoBlank[] = [];
+  const mask = tokenizer.special.mask;
+  for (const d of order) {
+    if (out.length >= count) break;
+    const text = tokenizer.decode(Array.from(shards.document(d)));
+    const sentences = (text.match(/[^.!?]+[.!?]/g) ?? []).map((s) => s.trim()).filter((s) => {
+      const words = s.split(/\s+/).length;
+      return words >= 8 && words <= 30 && /^[a-z0-9 ,;'".!?-]+$/.test(s);
+    });
+    if (sentences.length === 0) continue;
+    const sentence = sentences[rng.int(sentences.length)]!;
+    const words = sentence.split(/\s+/);
+    const candidates = words.map((w, i) => (i > 0 && /^[a-z]{3,}$/.test(w) ? i : -1)).filter((i) => i >= 0);
+    if (candidates.length === 0) continue;
+    const k = candidates[rng.int(candidates.length)]!;
+    const before = tokenizer.encodeIds(words.slice(0, k).join(' '));
+    const answerIds = tokenizer.encodeIds(words[k]!);
+    const after = tokenizer.encodeIds(words.slice(k + 1).join(' '));
+    const context = [tokenizer.special.cls, ...before, mask, ...after];
+    out.push({
+      display: [...words.slice(0, k), '[MASK]', ...words.slice(k + 1)].join(' '),
+      answer: words[k]!,
+      context,
+      answerIds,
+      maskPosition: 1 + before.length,
+    });
   }
+  return out;
 }
 
-function oneLine(text: string, max: number): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  return flat.length > max ? flat.slice(0, max - 1) + '…' : flat;
-}
-
-/** Part A as text with its blanks, then each Part-B span with the text it must produce. */
-export function renderSample(sample: GlmSample, window: ArrayLike<number>, tokenizer: GlmTokenizer, maxChars = 600): string {
-  const partA = tokenizer.decode(Array.from(sample.inputIds.subarray(0, sample.sep)));
-  const lines = [`  objective: ${sample.objective}, ${sample.spans.length} span(s), Part A ${sample.sep} tokens, Part B ${sample.inputIds.length - sample.sep} tokens`];
-  lines.push(`  Part A: ${oneLine(partA, maxChars)}`);
-  sample.spans.forEach((span, i) => {
-    const maskId = span.maskIndex >= 0 ? sample.inputIds[span.maskIndex]! : -1;
-    const mask = maskId >= 0 ? (tokenizer.idToToken(maskId) ?? String(maskId)) : '-';
-    const text = tokenizer.decode(Array.from(window).slice(span.start, span.end));
-    lines.push(`  Part B ${i + 1}: ${mask} → "${oneLine(text, 160)}" (${span.end - span.start} tokens)`);
+/** The blank as a one-row GlmBatch whose targets are the true word then eop (for its log-likelihood). */
+function answerBatch(blank: DemoBlank, sop: number, eop: number): GlmBatch {
+  const n = blank.context.length;
+  const k = blank.answerIds.length;
+  const L = n + k + 1;
+  const inputIds = Int32Array.from([...blank.context, sop, ...blank.answerIds]);
+  const positionIds = Int32Array.from({ length: L }, (_, i) => (i < n ? i : blank.maskPosition));
+  const blockPositionIds = Int32Array.from({ length: L }, (_, i) => (i < n ? 0 : i - n + 1));
+  const targetIds = new Int32Array(L);
+  const lossMask = new Uint8Array(L);
+  [...blank.answerIds, eop].forEach((t, j) => {
+    targetIds[n + j] = t;
+    lossMask[n + j] = 1;
   });
-  return lines.join('\n');
+  return { batchSize: 1, seqLength: L, numSegments: 1, sep: Int32Array.of(n), inputIds, positionIds, blockPositionIds, targetIds, lossMask };
+}
+
+interface FillResult {
+  text: string;
+  /** Mean negative log-likelihood per token of the true word (and its end), nats. */
+  answerLoss: number;
+}
+
+function fillAll(model: GlmModel, blanks: DemoBlank[], tokenizer: GlmTokenizer): FillResult[] {
+  const { mask, sop, eop } = tokenizer.special;
+  return blanks.map((b) => {
+    const r = fillBlanks(model, b.context, { maskIds: [mask], sopId: sop, eopId: eop, maxTokens: 6 });
+    const text = tokenizer.decode(r.blanks[0]!).trim() + (r.finished[0] ? '' : ' …');
+    const answerLoss = model.forward(answerBatch(b, sop, eop)).loss!;
+    return { text, answerLoss };
+  });
 }
 
 export const demoCommand: Command = {
   name: 'demo',
-  summary: 'Prepare the embedded books and show GLM training batches made from them.',
+  summary: 'The main job: pretrain glm-tiny on the embedded books for a few minutes, then fill blanks in held-out sentences.',
   description: `
-Prepares the embedded corpus (17 public-domain Gutenberg books) into shards under --dir (once;
-later runs reuse them after checking their checksums), streams GLM training batches from them
-with the GLM-10B objective mixture (token, sentence and document blanks), and prints corpus
-statistics, throughput and a few corrupted samples as Part A / Part B.
+Prepares the embedded corpus (17 public-domain Gutenberg books, ~1.8 M BERT tokens) once under
+--out/data, pretrains the glm-tiny preset from scratch with GLM's token-level blank infilling on
+the fastest available backend (CUDA, then WebAssembly, then the reference backend), evaluating on
+held-out documents, and finally fills a [MASK] in sentences from held-out documents with the
+untrained model (step 0) and the trained one, beside the original word and each model's loss on
+it. Step count, batch and sequence length default by backend (${Object.entries(DEMO_SETTINGS)
+    .map(([b, s]) => `${b}: ${s.steps} steps of ${s.batchSize}×${s.seqLength}`)
+    .join('; ')}) so the run takes a few minutes; the flags override them.
+The run (checkpoints, metrics.jsonl, loss-curve.svg, run-config.json) goes to --out/run and is
+started afresh each time; continue it with 'blankglm pretrain --out <out>/run --resume auto'.
 
-Example:
+Examples:
   blankglm demo
-  blankglm demo --batches 100 --seed 7`,
+  blankglm demo --backend ref --steps 20
+  blankglm demo --fills 10 --seed 3`,
   options: singleValued({
-    dir: { type: 'string', placeholder: 'dir', default: 'runs/demo/data', description: 'Where the prepared shards live.' },
-    batches: { type: 'number', placeholder: 'n', default: 50, description: 'Batches to stream for the throughput figure.' },
-    'seq-length': { type: 'number', placeholder: 'n', default: 128, description: 'Window length in tokens ([CLS] included).' },
-    'batch-size': { type: 'number', placeholder: 'n', default: 8, description: 'Windows per batch.' },
-    samples: { type: 'number', placeholder: 'n', default: 3, description: 'Corrupted samples to print.' },
-    seed: { type: 'number', placeholder: 'n', default: 1, description: 'Seed of the batch stream.' },
-    workers: { type: 'number', placeholder: 'n', description: 'Tokenizer worker threads when preparing (default: available cores).' },
+    out: { type: 'string', short: 'o', placeholder: 'dir', default: 'runs/demo', description: 'Folder for the prepared data (data/) and the run (run/).' },
+    backend: { type: 'string', placeholder: 'name', default: 'auto', description: `Compute backend: auto (the fastest available) or ${BACKEND_NAMES.join(', ')}.` },
+    threads: { type: 'number', placeholder: 'n', description: 'Worker threads of the WASM backend (default: all cores).' },
+    steps: { type: 'number', placeholder: 'n', description: 'Training steps (default: by backend).' },
+    'batch-size': { type: 'number', placeholder: 'n', description: 'Windows per step (default: by backend).' },
+    'seq-len': { type: 'number', placeholder: 'n', description: 'Window length in tokens (default: by backend).' },
+    lr: { type: 'number', placeholder: 'x', description: 'Peak learning rate (default: by backend).' },
+    seed: { type: 'number', placeholder: 'n', default: 1234, description: 'Seed of initialisation, data, dropout and the held-out sentences.' },
+    fills: { type: 'number', placeholder: 'n', default: 6, description: 'Held-out sentences to fill.' },
   }),
   async run({ options, io }) {
-    const positive = (name: string, min = 1): number => {
-      const v = options[name] as number;
-      if (!Number.isInteger(v) || v < min) throw new CliError(`--${name} must be a whole number ≥ ${min}, got ${v}`);
-      return v;
-    };
-    const batches = positive('batches');
-    const seqLength = positive('seq-length', 16);
-    const batchSize = positive('batch-size');
-    const sampleCount = positive('samples', 0);
-    const seed = options.seed as number;
-    const dir = resolve(io.cwd, options.dir as string);
-
-    let { shards, reason } = await openPrepared(dir);
-    if (shards) {
-      io.stdout.write(`using prepared data in ${dir} (${shards.manifest.sources.length} books, checksums verified)\n`);
-    } else {
-      const first = reason.includes('not found');
-      if (!first) io.stderr.write(`re-preparing ${dir}: ${reason}\n`);
-      io.stdout.write(`preparing the embedded corpus (${embeddedCorpusFiles().length} Gutenberg books) into ${dir}\n`);
-      const result = await runPreparation(io, {
-        files: embeddedCorpusFiles(),
-        outDir: dir,
-        tokenizer: { kind: 'bert' },
-        split: 'paragraphs',
-        textField: 'text',
-        encoding: 'auto',
-        workers: options.workers as number | undefined,
-        force: !first,
+    const fills = options.fills as number;
+    if (!Number.isInteger(fills) || fills < 0) throw new CliError(`--fills must be a whole number ≥ 0, got ${fills}`);
+    const out = resolve(io.cwd, options.out as string);
+    const data = await resolveTrainingData(io, undefined, join(out, 'data'), 'bert');
+    const threads = options.threads as number | undefined;
+    const { backend, name } = await createBackend(options.backend as BackendName | 'auto', threads !== undefined ? { threads } : {});
+    try {
+      const defaults = DEMO_SETTINGS[name];
+      const runDir = join(out, 'run');
+      const pick = (flag: string, fallback: number): number => (options[flag] as number | undefined) ?? fallback;
+      let config: PretrainConfig;
+      try {
+        config = resolvePretrainConfig({
+          ...defaults,
+          preset: 'glm-tiny',
+          objective: 'token',
+          data: data.dir,
+          outDir: runDir,
+          steps: pick('steps', defaults.steps),
+          batchSize: pick('batch-size', defaults.batchSize),
+          seqLength: pick('seq-len', defaults.seqLength),
+          lr: pick('lr', defaults.lr),
+          seed: options.seed as number,
+          evalEvery: Math.min(defaults.evalEvery, pick('steps', defaults.steps)),
+          checkpointEvery: Math.min(defaults.checkpointEvery, pick('steps', defaults.steps)),
+          keep: 2,
+        });
+      } catch (e) {
+        if (e instanceof PretrainError) throw new CliError(e.message);
+        throw e;
+      }
+      rmSync(runDir, { recursive: true, force: true });
+      const tokenizer = loadBertTokenizer();
+      const shards = await openShards(data.dir);
+      const blanks = heldOutBlanks(shards, tokenizer, config.validFraction, fills, config.seed);
+      let untrained: FillResult[] = [];
+      let trained: FillResult[] = [];
+      io.stdout.write(`backend: ${name} (${backend.device.name ?? name})${name === 'ref' ? ' — the slow reference backend; the demo is sized down for it' : ''}\n`);
+      const started = performance.now();
+      const result = await runTrainingWithProgress(io, {
+        config,
+        backend,
+        backendName: name,
+        json: false,
+        logEvery: 1,
+        hooks: {
+          onStart: ({ model }) => {
+            untrained = fillAll(model, blanks, tokenizer);
+          },
+          onFinish: (model) => {
+            trained = fillAll(model, blanks, tokenizer);
+          },
+        },
       });
-      io.stdout.write(preparationSummary(result) + '\n');
-      shards = await openShards(dir);
+      if (result.status === 'interrupted') return 130;
+      const first = result.evals[0];
+      const last = result.evals.at(-1);
+      io.stdout.write(
+        `\nmain job: glm-tiny, ${result.step} steps of ${config.batchSize} × ${config.seqLength} tokens on the ${name} backend in ${formatDuration((performance.now() - started) / 1000)} ` +
+          `(${formatCount(result.tokensPerSecond)} tokens/s)\n` +
+          `  training loss ${result.firstLoss?.toFixed(3)} → ${result.lastLoss?.toFixed(3)}` +
+          (first && last ? `; held-out loss ${first.loss.toFixed(3)} → ${last.loss.toFixed(3)} (perplexity ${first.perplexity.toFixed(0)} → ${last.perplexity.toFixed(0)})\n` : '\n'),
+      );
+      if (blanks.length > 0) {
+        io.stdout.write(`\nfilling a blank in ${blanks.length} sentences from held-out documents (greedy; loss = nats per token of the original word under each model):\n`);
+        let exactUntrained = 0;
+        let exactTrained = 0;
+        let lossUntrained = 0;
+        let lossTrained = 0;
+        blanks.forEach((b, i) => {
+          const u = untrained[i]!;
+          const t = trained[i]!;
+          if (u.text === b.answer) exactUntrained++;
+          if (t.text === b.answer) exactTrained++;
+          lossUntrained += u.answerLoss;
+          lossTrained += t.answerLoss;
+          io.stdout.write(
+            `\n${i + 1}. ${b.display}\n` +
+              `   original:  ${b.answer}\n` +
+              `   untrained: ${u.text || '(empty)'}   (loss ${u.answerLoss.toFixed(2)})\n` +
+              `   trained:   ${t.text || '(empty)'}   (loss ${t.answerLoss.toFixed(2)})\n`,
+          );
+        });
+        io.stdout.write(
+          `\nexact fills: untrained ${exactUntrained}/${blanks.length}, trained ${exactTrained}/${blanks.length}; ` +
+            `mean loss of the original words: untrained ${(lossUntrained / blanks.length).toFixed(2)}, trained ${(lossTrained / blanks.length).toFixed(2)} nats/token\n`,
+        );
+      }
+      io.stdout.write(`\nrun folder: ${runDir} (loss-curve.svg, metrics.jsonl, checkpoints/)\n`);
+    } finally {
+      backend.dispose();
     }
-    const m = shards.manifest;
-    const latin1 = m.sources.filter((s) => s.encoding === 'latin1').length;
-    io.stdout.write(
-      `\ncorpus: ${m.documents.toLocaleString('en-US')} documents (paragraphs), ${m.tokens.toLocaleString('en-US')} ${m.tokenizer.family} tokens, ` +
-        `${m.sources.length} books (${latin1} read as Latin-1), ${m.shards.length} shard(s)\n`,
-    );
-
-    const tokenizer = loadBertTokenizer();
-    const dataset = new GlmDataset(shards, {
-      seqLength,
-      batchSize,
-      validFraction: 0.01,
-      corruption: { mixture: { token: 0.5, sentence: 0.3, document: 0.2 }, objectiveScope: 'sample', taskMask: true },
-      rng: new Rng(seed),
-    });
-    const started = performance.now();
-    let last: DatasetBatch | undefined;
-    let windowTokens = 0;
-    let targets = 0;
-    let rowSlots = 0;
-    let sampleTokens = 0;
-    for (const b of dataset.take(batches)) {
-      last = b;
-      for (const w of b.windows) windowTokens += w.length;
-      for (const s of b.samples) sampleTokens += s.inputIds.length;
-      for (const v of b.batch.lossMask) targets += v;
-      rowSlots += b.batch.inputIds.length;
-    }
-    const seconds = (performance.now() - started) / 1000;
-    io.stdout.write(
-      `batches: ${batches} × ${batchSize} windows of ≤${seqLength} tokens → rows of ${dataset.rowLength} ` +
-        `(${dataset.documentCount.toLocaleString('en-US')} training documents, ${(shards.documentCount - dataset.documentCount).toLocaleString('en-US')} held out)\n` +
-        `  ${(batches / seconds).toFixed(0)} batches/s, ${formatCount(windowTokens / seconds)} window tokens/s; ` +
-        `${((100 * targets) / windowTokens).toFixed(1)} targets per 100 window tokens; rows are ${((100 * sampleTokens) / rowSlots).toFixed(0)}% sample, the rest padding\n`,
-    );
-    if (!last) throw new CliError('no batch was produced');
-    const shown = pickVaried(last, sampleCount);
-    shown.forEach((i, k) => {
-      io.stdout.write(`\nsample ${k + 1} (batch ${last!.index}, row ${i}):\n${renderSample(last!.samples[i]!, last!.windows[i]!, tokenizer)}\n`);
-    });
-    io.stdout.write(`\n([PAD] ends a document in BERT-vocabulary GLM models; the model reads Part A with blanks and writes Part B.)\n`);
   },
 };
-
-/** Up to `n` sample indices of a batch, different objectives first. */
-function pickVaried(batch: DatasetBatch, n: number): number[] {
-  const chosen: number[] = [];
-  const seen = new Set<string>();
-  batch.samples.forEach((s, i) => {
-    if (chosen.length < n && !seen.has(s.objective)) {
-      seen.add(s.objective);
-      chosen.push(i);
-    }
-  });
-  for (let i = 0; i < batch.samples.length && chosen.length < n; i++) if (!chosen.includes(i)) chosen.push(i);
-  return chosen;
-}

@@ -11,5 +11,6 @@ import { fillCommand } from './fill.js';
 import { evalCommand } from './eval.js';
 import { doctorCommand } from './doctor.js';
 import { exportOnnxCommand } from './export-onnx.js';
+import { pretrainCommand } from './pretrain.js';
 
-export const commands: Command[] = [prepareCommand, demoCommand, corruptCommand, convertCommand, forwardCommand, tokenizeCommand, exportOnnxCommand, fillCommand, evalCommand, doctorCommand];
+export const commands: Command[] = [prepareCommand, demoCommand, corruptCommand, convertCommand, forwardCommand, tokenizeCommand, exportOnnxCommand, fillCommand, evalCommand, doctorCommand, pretrainCommand];

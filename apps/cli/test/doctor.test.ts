@@ -25,3 +25,12 @@ describe('blankglm doctor', () => {
     expect(j.auto).toBe(j.backends.find((b) => b.available)!.name);
   });
 });
+
+describe('driver version', () => {
+  it('reads the version from the line an H200 machine shows', async () => {
+    const { parseNvidiaDriverVersion } = await import('../src/commands/doctor.js');
+    expect(parseNvidiaDriverVersion('NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.159.04  Release Build  (nixbld@)  ')).toBe('580.159.04');
+    expect(parseNvidiaDriverVersion('NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05  Sat Aug 19 01:15:15 UTC 2023')).toBe('535.104.05');
+    expect(parseNvidiaDriverVersion('garbage')).toBeNull();
+  });
+});

@@ -59,7 +59,7 @@ export function wasmChecks(): Check[] {
 /** Directories where CUDA libraries usually live, LD_LIBRARY_PATH first. */
 function libraryDirs(): string[] {
   const fromEnv = (process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean);
-  const common = ['/usr/local/cuda/lib64', '/usr/local/cuda/targets/x86_64-linux/lib', '/usr/lib/x86_64-linux-gnu', '/usr/lib64', '/usr/lib/aarch64-linux-gnu', '/usr/lib/wsl/lib'];
+  const common = ['/usr/local/nvidia/lib64', '/usr/local/cuda/lib64', '/usr/local/cuda/targets/x86_64-linux/lib', '/usr/lib/x86_64-linux-gnu', '/usr/lib64', '/usr/lib/aarch64-linux-gnu', '/usr/lib/wsl/lib', '/lib', '/lib64'];
   return [...new Set([...fromEnv, ...common])];
 }
 
@@ -77,6 +77,14 @@ function findLibrary(prefix: string): string | null {
   return null;
 }
 
+/**
+ * The driver version in the first line of /proc/driver/nvidia/version, e.g. "NVRM version: NVIDIA
+ * UNIX Open Kernel Module for x86_64  580.159.04  Release Build …" → "580.159.04".
+ */
+export function parseNvidiaDriverVersion(line: string): string | null {
+  return /\b(\d{2,4}\.\d+(?:\.\d+)?)\b/.exec(line)?.[1] ?? null;
+}
+
 /** NVIDIA driver, devices and CUDA libraries as the file system shows them (Linux). */
 export function cudaChecks(): Check[] {
   if (platform() !== 'linux') return [{ name: 'CUDA', ok: false, detail: `not checked on ${platform()} (the gpu backend targets Linux)` }];
@@ -84,8 +92,8 @@ export function cudaChecks(): Check[] {
   const versionFile = '/proc/driver/nvidia/version';
   if (existsSync(versionFile)) {
     const first = readFileSync(versionFile, 'utf8').split('\n')[0] ?? '';
-    const m = /Kernel Module\s+(\S+)/.exec(first);
-    out.push({ name: 'NVIDIA driver', ok: true, detail: m ? `kernel module ${m[1]}` : first.trim() });
+    const version = parseNvidiaDriverVersion(first);
+    out.push({ name: 'NVIDIA driver', ok: true, detail: version ? `version ${version}` : first.trim() });
   } else {
     out.push({ name: 'NVIDIA driver', ok: false, detail: `no ${versionFile}: no NVIDIA kernel driver is loaded` });
   }

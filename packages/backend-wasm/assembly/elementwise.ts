@@ -13,7 +13,7 @@ export function dropoutAddRange(x: usize, residual: usize, hasResidual: bool, ou
   const keepScale = <f32>(1.0 / (1.0 - p));
   const streamKey = streamHash(seed, stream);
   let e = start;
-  for (; e + 4 <= end; e += 4) {
+  for (; e <= end - 4; e += 4) {
     const o = <usize>e * 4;
     let v = v128.load(x + o);
     if (useDropout) v = f32x4.mul(v, keepFactor4(streamKey, consecutive4(<u32>e), threshold, dropAll, keepScale));
@@ -37,7 +37,7 @@ export function dropoutBackwardRange(dy: usize, dx: usize, accumulate: bool, p: 
   const keepScale = <f32>(1.0 / (1.0 - p));
   const streamKey = streamHash(seed, stream);
   let e = start;
-  for (; e + 4 <= end; e += 4) {
+  for (; e <= end - 4; e += 4) {
     const o = <usize>e * 4;
     let v = v128.load(dy + o);
     if (useDropout) v = f32x4.mul(v, keepFactor4(streamKey, consecutive4(<u32>e), threshold, dropAll, keepScale));
@@ -57,17 +57,17 @@ export function dropoutBackwardRange(dy: usize, dx: usize, accumulate: bool, p: 
 export function scaleRange(x: usize, factor: f32, start: i32, end: i32): void {
   const f = f32x4.splat(factor);
   let e = start;
-  for (; e + 4 <= end; e += 4) v128.store(x + <usize>e * 4, f32x4.mul(v128.load(x + <usize>e * 4), f));
+  for (; e <= end - 4; e += 4) v128.store(x + <usize>e * 4, f32x4.mul(v128.load(x + <usize>e * 4), f));
   for (; e < end; e++) store<f32>(x + <usize>e * 4, load<f32>(x + <usize>e * 4) * factor);
 }
 
 /**
- * out[e − start] = counterHash32(seed, stream, e) for e in [start, end) (u32), through the same
- * four-lane and scalar paths the dropout kernels use: lets tests check the port bit for bit.
+ * out[k] = counterHash32(seed, stream, start + k) for k < count (u32, indices wrap at 2^32), through
+ * the same four-lane and scalar paths the dropout kernels use: lets tests check the port bit for bit.
  */
-export function counterHashRange(out: usize, seed: u32, stream: u32, start: i32, end: i32): void {
+export function counterHashRange(out: usize, seed: u32, stream: u32, start: u32, count: i32): void {
   const streamKey = streamHash(seed, stream);
-  let e = start;
-  for (; e + 4 <= end; e += 4) v128.store(out + <usize>(e - start) * 4, counterHash4(streamKey, consecutive4(<u32>e)));
-  for (; e < end; e++) store<u32>(out + <usize>(e - start) * 4, counterHash(streamKey, <u32>e));
+  let k = 0;
+  for (; k <= count - 4; k += 4) v128.store(out + <usize>k * 4, counterHash4(streamKey, consecutive4(start + <u32>k)));
+  for (; k < count; k++) store<u32>(out + <usize>k * 4, counterHash(streamKey, start + <u32>k));
 }

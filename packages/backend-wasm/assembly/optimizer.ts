@@ -12,7 +12,7 @@ export function adamwRange(param: usize, grad: usize, m: usize, v: usize, lr: f3
   const gs = f32x4.splat(gradScale), epsV = f32x4.splat(eps), wd = f32x4.splat(weightDecay), lrV = f32x4.splat(lr);
   const bc1V = f32x4.splat(bc1), bc2V = f32x4.splat(bc2);
   let e = start;
-  for (; e + 4 <= end; e += 4) {
+  for (; e <= end - 4; e += 4) {
     const o = <usize>e * 4;
     const g = f32x4.mul(v128.load(grad + o), gs);
     const mNew = f32x4.add(f32x4.mul(b1, v128.load(m + o)), f32x4.mul(c1, g));
@@ -47,7 +47,7 @@ export function sumSquaresBlocks(x: usize, size: i32, blockSize: i32, partials: 
     const end = min(size, start + blockSize);
     let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
     let e = start;
-    for (; e + 16 <= end; e += 16) {
+    for (; e <= end - 16; e += 16) {
       const p = x + <usize>e * 4;
       const a = v128.load(p), b = v128.load(p, 16), c = v128.load(p, 32), d = v128.load(p, 48);
       s0 = f32x4.add(s0, f32x4.mul(a, a));

@@ -14,6 +14,7 @@ import { checkExecutionProviders, fillBlanksOnnx, OnnxGlm, OnnxGlmDecoder, OnnxR
 import { Rng, type GlmBatch } from '@blankglm/tensor';
 import { runCli } from '../src/index.js';
 import { compareWithReference, PARITY_NMSE, verificationBatch } from '../src/commands/export-onnx.js';
+import { saveTinyCheckpoint } from './fill-helpers.js';
 
 const ORT = ort as unknown as OrtModuleLike;
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'packages', 'model-spec', 'fixtures');
@@ -239,6 +240,31 @@ describe('export-onnx + onnxruntime-node', () => {
       const o = (l.row * 16 + l.position) * 128;
       expectClose(Float32Array.from(l.values), all.slice(o, o + 128), 128, `fixture logits ${l.row},${l.position}`);
     }
+  });
+
+  it('`fill --engine onnx` gives the native fills (greedy, and seeded sampling with constraints)', async () => {
+    const ck = saveTinyCheckpoint(work, 'bert-tiny'); // real BERT vocabulary, 30592 rows
+    const onnxPath = join(work, 'bert-tiny.onnx');
+    expect((await cli(['export-onnx', ck, '--out', onnxPath])).code).toBe(0);
+    const prompt = 'the old man [MASK] to the sea . [sMASK] and then [gMASK]';
+    for (const extra of [[], ['--strategy', 'sample', '--seed', '3', '--top-k', '40', '--min-tokens', '2', '--no-repeat-ngram', '2']]) {
+      const args = ['fill', ck, prompt, '--json', '--max-tokens', '4', ...extra];
+      const native = JSON.parse((await cli([...args, '--backend', 'ref'])).out);
+      const r = await cli([...args, '--engine', 'onnx', '--onnx', onnxPath]);
+      expect(r.err).toBe('');
+      const viaOnnx = JSON.parse(r.out);
+      expect(viaOnnx.backend).toBe('onnx');
+      expect(viaOnnx.text).toBe(native.text);
+      expect(viaOnnx.marked).toBe(native.marked);
+      viaOnnx.blanks.forEach((b: { tokens: number[]; finished: boolean; log_prob: number }, i: number) => {
+        expect(b.tokens).toEqual(native.blanks[i].tokens);
+        expect(b.finished).toBe(native.blanks[i].finished);
+        expect(Math.abs(b.log_prob - native.blanks[i].log_prob)).toBeLessThan(1e-4);
+      });
+    }
+    const r = await cli(['fill', ck, prompt, '--engine', 'onnx', '--onnx', onnxPath, '--num-beams', '3']);
+    expect(r.err).toMatch(/--engine onnx decodes greedily or by sampling; beam search needs --engine native/);
+    expect((await cli(['fill', ck, prompt, '--engine', 'onnx'])).err).toMatch(/--engine onnx needs --onnx <model\.onnx>/);
   });
 
   it('reports bad input clearly', async () => {

@@ -1,7 +1,8 @@
 // Incremental decoding through the exported graph's past/present key-value tensors, and blank
-// filling on top of it with the same rule as model-spec's `fillBlanks` (glm-reference §4.7,
-// generate_samples.py): one context row, prefilled bidirectionally; each blank starts with sop at
-// its mask's position; generated tokens follow at (mask position, 2, 3, …) until eop.
+// filling on top of it with the same rule as model-spec's `fillBlanks` (generate_samples.py): one
+// context row, prefilled bidirectionally; each blank starts with sop at its mask's position;
+// generated tokens follow at (mask position, 2, 3, …) until eop; earlier fills stay visible.
+import { applyConstraints, logSoftmax, sampleToken, type BlankFill, type DecodingStrategy } from '@blankglm/model-spec';
 import { GLM_ONNX_NAMES } from './glm-graph.js';
 import type { OnnxGlm, OrtTensorLike } from './runner.js';
 
@@ -99,7 +100,13 @@ export interface OnnxFillOptions {
   eopId: number;
   /** Most tokens generated per blank (the end token included). */
   maxTokens: number;
-  /** Next-token rule over one logits row; default greedy (argmax, lowest id on ties). */
+  /** Fewest tokens per blank before `<|endofpiece|>` may come (default 0). */
+  minTokens?: number;
+  /** Never repeat an n-gram of a blank's generated tokens (default 0: off). */
+  noRepeatNgramSize?: number;
+  /** Greedy (default) or seeded sampling, as model-spec's fillBlanks; beam search is not available here. */
+  strategy?: DecodingStrategy;
+  /** A custom next-token rule over one (constrained) logits row instead of `strategy`. */
   choose?: (logits: Float32Array, context: { blank: number; step: number }) => number;
 }
 
@@ -110,6 +117,8 @@ export interface OnnxFillResult {
   finished: boolean[];
   /** The context with each mask token replaced by its generated span. */
   filled: number[];
+  /** Each blank with its scores (model-spec's BlankFill). */
+  fills: BlankFill[];
 }
 
 function argmax(row: Float32Array): number {
@@ -119,12 +128,18 @@ function argmax(row: Float32Array): number {
 }
 
 /**
- * Greedy (or `choose`) blank filling over an ONNX GLM: the algorithm of model-spec's `fillBlanks`
- * (same fed tokens, positions and masks), asynchronous because ONNX Runtime runs are.
+ * model-spec's `fillBlanks` (greedy or seeded sampling, min tokens, no-repeat n-grams) over an ONNX
+ * GLM: the same fed tokens, positions, masks and constraints, asynchronous because ONNX Runtime
+ * runs are. Beam search needs cache row reordering, which this decoder does not do.
  */
 export async function fillBlanksOnnx(glm: OnnxGlm, context: ArrayLike<number>, options: OnnxFillOptions): Promise<OnnxFillResult> {
   const { maskIds, sopId, eopId, maxTokens } = options;
-  const choose = options.choose ?? argmax;
+  const strategy = options.strategy ?? { kind: 'greedy' };
+  if (strategy.kind === 'beam') throw new RangeError('fillBlanksOnnx: beam search is not available on the ONNX engine; use greedy or sample');
+  if (options.choose && options.strategy) throw new RangeError('fillBlanksOnnx: give either strategy or choose, not both');
+  const choose =
+    options.choose ?? (strategy.kind === 'sample' ? (row: Float32Array): number => sampleToken(row, strategy, strategy.rng) : argmax);
+  const constraints = { eopId, minTokens: options.minTokens ?? 0, noRepeatNgramSize: options.noRepeatNgramSize ?? 0 };
   if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new RangeError(`fillBlanks: maxTokens must be a positive integer, got ${maxTokens}`);
   const n = context.length;
   if (n === 0) throw new RangeError('fillBlanks: the context is empty');
@@ -139,35 +154,40 @@ export async function fillBlanksOnnx(glm: OnnxGlm, context: ArrayLike<number>, o
   const decoder = new OnnxGlmDecoder(glm);
   try {
     await decoder.prefill(context);
-    const blanks: number[][] = [];
-    const finished: boolean[] = [];
+    const fills: BlankFill[] = [];
     let pending: Array<[number, number, number]> = []; // [token, position, block position] not yet fed
     for (let blank = 0; blank < maskPositions.length; blank++) {
       const maskPos = maskPositions[blank]!;
       pending.push([sopId, maskPos, 1]);
-      const span: number[] = [];
-      let ended = false;
+      const tokens: number[] = [];
+      const tokenLogProbs: number[] = [];
+      let finished = false;
       for (let step = 0; step < maxTokens; step++) {
         const logits = await decoder.decode(pending.map((p) => p[0]), pending.map((p) => p[1]), pending.map((p) => p[2]));
-        const next = choose(logits.subarray((pending.length - 1) * V, pending.length * V), { blank, step });
+        const row = logits.slice((pending.length - 1) * V, pending.length * V);
+        const logp = logSoftmax(row);
+        applyConstraints(row, tokens, constraints);
+        const next = choose(row, { blank, step });
         pending = [];
+        tokenLogProbs.push(logp[next]!);
         if (next === eopId) {
-          ended = true;
+          finished = true;
           break;
         }
-        span.push(next);
-        pending.push([next, maskPos, span.length + 1]);
+        tokens.push(next);
+        // Fed at the next step — or, when this was the last step, together with the next blank's sop.
+        pending.push([next, maskPos, tokens.length + 1]);
       }
-      blanks.push(span);
-      finished.push(ended);
+      const logProb = tokenLogProbs.reduce((a, b) => a + b, 0);
+      fills.push({ maskPosition: maskPos, maskId: context[maskPos]!, tokens, finished, tokenLogProbs, logProb, score: logProb });
     }
     const filled: number[] = [];
     let b = 0;
     for (let i = 0; i < n; i++) {
-      if (masks.has(context[i]!)) filled.push(...blanks[b++]!);
+      if (b < maskPositions.length && maskPositions[b] === i) filled.push(...fills[b++]!.tokens);
       else filled.push(context[i]!);
     }
-    return { blanks, finished, filled };
+    return { blanks: fills.map((f) => f.tokens), finished: fills.map((f) => f.finished), filled, fills };
   } finally {
     decoder.dispose();
   }

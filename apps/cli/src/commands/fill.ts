@@ -2,11 +2,14 @@
 // the prompt becomes [CLS] text (+ the end token unless it ends with a mask), each blank starts
 // with <|startofpiece|> at its mask's position, earlier fills stay visible to later blanks, and a
 // blank ends at <|endofpiece|>. Greedy, seeded sampling or beam search, with the key/value cache.
+import { resolve } from 'node:path';
 import { fillBlanks, type BlankFill, type DecodingStrategy } from '@blankglm/model-spec';
 import { Rng } from '@blankglm/tensor';
 import type { GlmTokenizer } from '@blankglm/tokenizer';
 import { CliError, type Command, type OptionValues } from '../cli.js';
 import { MODEL_OPTIONS, openModel } from '../checkpoint-io.js';
+import { fillBlanksOnnx, type OnnxGlm } from '@blankglm/onnx';
+import { ENGINE_NAMES, openOnnxModel, parseEngine } from '../onnx-engine.js';
 
 const STRATEGIES = ['greedy', 'sample', 'beam'] as const;
 type StrategyName = (typeof STRATEGIES)[number];
@@ -107,6 +110,8 @@ Examples:
     'length-penalty': { type: 'number', placeholder: 'x', description: 'Exponent of the length normalisation (default 1).' },
     'early-stopping': { type: 'boolean', description: 'Stop a blank once num-beams spans ended (default: no early stopping, as GLM).' },
     json: { type: 'boolean', description: 'Print one JSON object.' },
+    engine: { type: 'string', placeholder: 'name', default: 'native', description: `${ENGINE_NAMES.join(' or ')}: onnx runs --onnx <model.onnx> (from 'blankglm export-onnx') with onnxruntime-node (greedy or sample).` },
+    onnx: { type: 'string', placeholder: 'model.onnx', description: 'The exported model for --engine onnx.' },
     ...MODEL_OPTIONS,
   },
   async run({ positionals, options, io }) {
@@ -116,10 +121,16 @@ Examples:
     const noRepeat = intOption(options, 'no-repeat-ngram', 0);
     if (minTokens > maxTokens) throw new CliError(`--min-tokens (${minTokens}) must not exceed --max-tokens (${maxTokens})`);
     const { strategy, describe } = strategyFromOptions(options);
+    const engine = parseEngine(options.engine);
+    if (engine === 'onnx' && !options.onnx) throw new CliError("--engine onnx needs --onnx <model.onnx> (write one with 'blankglm export-onnx <checkpoint> --out model.onnx')");
+    if (engine === 'onnx' && strategy.kind === 'beam') throw new CliError('--engine onnx decodes greedily or by sampling; beam search needs --engine native');
 
     const opened = await openModel(folder, options, io.cwd);
     const { model, tokenizer } = opened;
+    let onnx: OnnxGlm | null = null;
     try {
+      if (engine === 'onnx') onnx = await openOnnxModel(resolve(io.cwd, options.onnx as string), { expectConfig: model.config });
+      const engineName = onnx ? 'onnx' : opened.backendName;
       const { ids, maskIds, endsWithMask } = buildFillContext(tokenizer, prompt);
       const maskCount = ids.filter((t) => maskIds.includes(t)).length;
       if (maskCount === 0) {
@@ -140,7 +151,8 @@ Examples:
       }
       const s = tokenizer.special;
       const started = performance.now();
-      const result = fillBlanks(model, ids, { maskIds, sopId: s.sop, eopId: s.eop, maxTokens, minTokens, noRepeatNgramSize: noRepeat, strategy });
+      const fillOptions = { maskIds, sopId: s.sop, eopId: s.eop, maxTokens, minTokens, noRepeatNgramSize: noRepeat, strategy };
+      const result = onnx ? await fillBlanksOnnx(onnx, ids, fillOptions) : fillBlanks(model, ids, fillOptions);
       const seconds = (performance.now() - started) / 1000;
 
       // The text without [CLS] and the end token (absent when the prompt ends with a mask).
@@ -173,7 +185,7 @@ Examples:
       const marked = joinPieces(tokenizer, pieces);
       if (options.json) {
         io.stdout.write(
-          JSON.stringify({ prompt, text, marked, strategy: describe, backend: opened.backendName, context_tokens: ids.length, seconds, blanks }) + '\n',
+          JSON.stringify({ prompt, text, marked, strategy: describe, backend: engineName, context_tokens: ids.length, seconds, blanks }) + '\n',
         );
         return 0;
       }
@@ -184,10 +196,11 @@ Examples:
         const ending = b.finished ? 'ended' : `cut off at ${maxTokens} tokens`;
         w(`blank ${i + 1} ${b.mask} at token ${b.position}: "${b.text}" (${b.tokens.length} tokens, ${ending}, log p ${b.log_prob.toFixed(3)}, score ${b.score.toFixed(3)})`);
       });
-      w(`${describe} on the ${opened.backendName} backend, ${ids.length} context tokens, ${seconds.toFixed(2)} s`);
+      w(`${describe} on the ${engineName} ${onnx ? 'engine' : 'backend'}, ${ids.length} context tokens, ${seconds.toFixed(2)} s`);
       return 0;
     } finally {
       model.dispose();
+      await onnx?.release();
     }
   },
 };

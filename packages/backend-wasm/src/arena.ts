@@ -49,6 +49,7 @@ export class Arena {
   private readonly freed = new Map<number, string>();
   private nextId = 1;
   private bytesInUse = 0;
+  private peak = 0;
   private u8: Uint8Array;
 
   constructor(
@@ -88,6 +89,7 @@ export class Arena {
       if (f.bytes === need) this.freeList.splice(best, 1);
       else this.freeList[best] = { start: f.start + need, bytes: f.bytes - need };
       this.bytesInUse += need;
+      this.peak = Math.max(this.peak, this.bytesInUse);
       return block;
     }
     const start = this.top;
@@ -111,6 +113,7 @@ export class Arena {
     }
     this.top = end;
     this.bytesInUse += need;
+    this.peak = Math.max(this.peak, this.bytesInUse);
     return { start, bytes: need };
   }
 
@@ -181,6 +184,11 @@ export class Arena {
   /** Bytes of blocks in use (tensors with guards and padding, scratch, temporaries). */
   usedBytes(): number {
     return this.bytesInUse;
+  }
+
+  /** The most bytes in use at once since creation. */
+  peakBytes(): number {
+    return this.peak;
   }
 
   memoryBytes(): number {

@@ -234,8 +234,8 @@ export class WasmBackend implements Backend {
   }
 
   /** Bytes in use (tensors with guards, per-thread scratch), the memory's current size and its limit. */
-  memoryUsage(): { usedBytes: number; memoryBytes: number; limitBytes: number; liveBuffers: number } {
-    return { usedBytes: this.arena.usedBytes(), memoryBytes: this.arena.memoryBytes(), limitBytes: this.arena.limitBytes, liveBuffers: this.arena.liveCount() };
+  memoryUsage(): { usedBytes: number; peakBytes: number; memoryBytes: number; limitBytes: number; liveBuffers: number } {
+    return { usedBytes: this.arena.usedBytes(), peakBytes: this.arena.peakBytes(), memoryBytes: this.arena.memoryBytes(), limitBytes: this.arena.limitBytes, liveBuffers: this.arena.liveCount() };
   }
 
   /** Test hook: make pool worker `worker` exit or throw during the next job. */

@@ -26,8 +26,6 @@ export interface OrtSessionOptions {
   intraOpNumThreads?: number;
   interOpNumThreads?: number;
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
-  /** 0 verbose … 3 error, 4 fatal. */
-  logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
 }
 
 /** The part of the onnxruntime-node / onnxruntime-web module used here. */
@@ -105,8 +103,6 @@ export class OnnxGlm {
     const eps = options.executionProviders ?? ['cpu'];
     checkExecutionProviders(ort, eps);
     const sessionOptions: OrtSessionOptions = { executionProviders: eps, graphOptimizationLevel: 'all' };
-    // A provider that fails to start is explained by the error thrown below; ORT's own log lines would only repeat it.
-    if (eps.some((ep) => ep !== 'cpu' && ep !== 'wasm')) sessionOptions.logSeverityLevel = 4;
     if (options.threads !== undefined) {
       if (!Number.isInteger(options.threads) || options.threads < 1) throw new RangeError(`threads must be a positive integer, got ${options.threads}`);
       sessionOptions.intraOpNumThreads = options.threads;

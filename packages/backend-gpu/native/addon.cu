@@ -1,0 +1,944 @@
+// @blankglm/backend-gpu: the Node-API addon. One CUDA stream, device buffers keyed by the
+// tensor ids of the TypeScript wrapper, and `run(words)`, which decodes a whole op sequence
+// (src/schema.ts; generated build/generated/schema.h) and launches it without returning to JS.
+//
+// Exports: probe, init, alloc, free, write, read, run, synchronize, memInfo, schema, decode,
+// setOptions. Errors are thrown as JS Errors with a `code` (GPU_*, or a cudaError name).
+#include <node_api.h>
+#include <cuda_runtime.h>
+#include <climits>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common.cuh"
+#include "gemm.cuh"
+#include "kernels.cuh"
+#include "attention.cuh"
+#include "schema.h"  // generated from src/schema.ts by scripts/build-native.mjs
+
+enum DType : int { DT_F32 = 0, DT_BF16 = 1, DT_I32 = 2, DT_U8 = 3 };
+static const int DTYPE_BYTES[] = {4, 2, 4, 1};
+static const char* const DTYPE_NAMES[] = {"f32", "bf16", "i32", "u8"};
+
+struct Buffer {
+  void* ptr = nullptr;
+  size_t elements = 0;
+  int dtype = DT_F32;
+};
+
+static const char* const DEVICE_ERROR_KINDS[] = {
+    "embedding/embeddingBackward: inputIds[%lld] = %lld is outside the word embedding table (%lld rows)",
+    "embedding/embeddingBackward: positionIds[%lld] = %lld is outside the position table (%lld rows)",
+    "embedding/embeddingBackward: blockPositionIds[%lld] = %lld is outside the block position table (%lld rows)",
+    "gatherRows/scatterAddRows: index[%lld] = %lld is outside x (%lld rows)",
+    "crossEntropy: targets[%lld] = %lld is outside the vocabulary (%lld entries)",
+    "attention: keyStart[%lld] = %lld is negative (keys: %lld)",
+    "attention: keyEnd[%lld] = %lld is past the keys (%lld)",
+    "attention: query %lld has an empty key range [%lld, %lld)",
+};
+
+struct State {
+  bool ready = false;
+  int device = 0;
+  cudaDeviceProp prop{};
+  cudaStream_t stream = nullptr;
+  std::unordered_map<long long, Buffer> buffers;
+  DeviceErrorRecord* errHost = nullptr;
+  DeviceErrorRecord* errDev = nullptr;
+  GemmEngine gemm;
+  bool ltGelu = false;
+  std::string cublasNote;
+};
+static State S;
+
+// ---------------------------------------------------------------------------------------------
+// Memory
+static std::string mib(size_t bytes) {
+  char b[64];
+  snprintf(b, sizeof b, "%.1f MiB", bytes / 1048576.0);
+  return b;
+}
+
+static void* deviceAlloc(size_t bytes, const std::string& what) {
+  if (bytes == 0) return nullptr;
+  void* p = nullptr;
+  cudaError_t e = cudaMallocAsync(&p, bytes, S.stream);
+  if (e == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    size_t freeB = 0, totalB = 0;
+    cudaMemGetInfo(&freeB, &totalB);
+    throw GpuError("GPU_OUT_OF_MEMORY", "out of GPU memory: " + what + " needs " + mib(bytes) + ", " + mib(freeB) + " free of " + mib(totalB) +
+                                            " on " + S.prop.name +
+                                            ". Use a smaller batch size or sequence length (memory grows linearly with both), or free other GPU processes.");
+  }
+  CK(e);
+  return p;
+}
+
+/** Temporary device memory for one op, freed in stream order (the pool caches it). */
+struct Scratch {
+  void* p = nullptr;
+  Scratch(size_t bytes, const char* what) { p = deviceAlloc(bytes, std::string("scratch for ") + what); }
+  ~Scratch() {
+    if (p) cudaFreeAsync(p, S.stream);
+  }
+  template <typename T>
+  T* as() const { return (T*)p; }
+};
+
+static void checkDeviceErrors() {
+  if (!S.errHost || !S.errHost->flag) return;
+  DeviceErrorRecord r = *S.errHost;
+  memset(S.errHost, 0, sizeof(DeviceErrorRecord));
+  char msg[512];
+  const int what = r.what >= 0 && r.what < (int)(sizeof DEVICE_ERROR_KINDS / sizeof *DEVICE_ERROR_KINDS) ? r.what : 0;
+  snprintf(msg, sizeof msg, DEVICE_ERROR_KINDS[what], r.index, r.value, r.limit);
+  throw GpuError("GPU_BAD_INPUT", std::string(msg) + " (found by a kernel; the offending element was skipped and the outputs are not valid)");
+}
+
+static void synchronizeStream() {
+  CK(cudaStreamSynchronize(S.stream));
+  checkDeviceErrors();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding the wire format (src/schema.ts)
+struct FieldInfo {
+  std::string name;
+  char kind;
+  int offset;
+};
+struct OpInfo {
+  std::string name;
+  std::vector<FieldInfo> fields;
+  int words = 0;
+  std::function<void(const struct Call&)> handler;
+};
+static std::vector<OpInfo> OPS;
+
+static int kindWords(char k) {
+  switch (k) {
+    case 'v': return 4;
+    case 'd': return 3;
+    default: return 1;
+  }
+}
+
+static void parseSchema() {
+  if (!OPS.empty()) return;
+  for (int i = 0; i < OP_SCHEMA_COUNT; i++) {
+    OpInfo op;
+    op.name = OP_SCHEMA_NAMES[i];
+    std::string spec = OP_SCHEMA_FIELDS[i];
+    size_t pos = 0;
+    while (pos < spec.size()) {
+      size_t comma = spec.find(',', pos);
+      if (comma == std::string::npos) comma = spec.size();
+      std::string f = spec.substr(pos, comma - pos);
+      size_t colon = f.find(':');
+      op.fields.push_back({f.substr(0, colon), f[colon + 1], op.words});
+      op.words += kindWords(f[colon + 1]);
+      pos = comma + 1;
+    }
+    OPS.push_back(std::move(op));
+  }
+}
+
+static std::string schemaSignature() {
+  parseSchema();
+  std::string s;
+  for (size_t i = 0; i < OPS.size(); i++) {
+    if (i) s += ';';
+    s += OPS[i].name + "(";
+    for (size_t f = 0; f < OPS[i].fields.size(); f++) s += (f ? "," : "") + OPS[i].fields[f].name + ":" + OPS[i].fields[f].kind;
+    s += ")";
+  }
+  return s;
+}
+
+struct View {
+  float* base;  // element (b, t, c) at base + b·batchStride + t·rowStride + c
+  long long rowStride, batchStride;
+  AttnView attn() const { return {base, batchStride, rowStride}; }
+};
+
+struct Call {
+  const OpInfo* info;
+  const double* w;
+
+  const FieldInfo& field(const char* name, char kind) const {
+    for (const auto& f : info->fields)
+      if (f.name == name) {
+        if (f.kind != kind) throw GpuError("GPU_INTERNAL", info->name + ": field " + name + " has kind " + f.kind + ", read as " + kind);
+        return f;
+      }
+    throw GpuError("GPU_INTERNAL", info->name + ": the schema has no field " + name);
+  }
+  long long i(const char* n) const { return (long long)w[field(n, 'i').offset]; }
+  double f(const char* n) const { return w[field(n, 'f').offset]; }
+  bool b(const char* n) const { return w[field(n, 'b').offset] != 0; }
+  int act(const char* n) const { return (int)w[field(n, 'a').offset]; }
+  Buffer* buffer(const char* n, char kind) const {
+    const long long id = (long long)w[field(n, kind).offset];
+    if (id < 0) return nullptr;
+    auto it = S.buffers.find(id);
+    if (it == S.buffers.end()) throw GpuError("GPU_BAD_TENSOR", info->name + ": argument '" + n + "' is tensor #" + std::to_string(id) + ", which is not allocated on the GPU");
+    return &it->second;
+  }
+  /** A float tensor (f32), or null when absent. */
+  float* fopt(const char* n) const {
+    Buffer* b = buffer(n, 't');
+    if (!b) return nullptr;
+    if (b->dtype != DT_F32) throw GpuError("GPU_UNSUPPORTED", info->name + ": argument '" + n + "' is " + DTYPE_NAMES[b->dtype] + "; this backend computes in f32 only");
+    return (float*)b->ptr;
+  }
+  float* fl(const char* n) const {
+    float* p = fopt(n);
+    if (!p && !buffer(n, 't')) throw GpuError("GPU_INTERNAL", info->name + ": argument '" + n + "' is required");
+    return p;
+  }
+  const int* ints(const char* n) const {
+    Buffer* b = buffer(n, 't');
+    if (!b) return nullptr;
+    if (b->dtype != DT_I32) throw GpuError("GPU_UNSUPPORTED", info->name + ": argument '" + n + "' must be i32");
+    return (const int*)b->ptr;
+  }
+  Buffer* any(const char* n) const {
+    Buffer* b = buffer(n, 't');
+    if (!b) throw GpuError("GPU_INTERNAL", info->name + ": argument '" + n + "' is required");
+    return b;
+  }
+  View view(const char* n) const {
+    const FieldInfo& fi = field(n, 'v');
+    const long long id = (long long)w[fi.offset];
+    auto it = S.buffers.find(id);
+    if (it == S.buffers.end()) throw GpuError("GPU_BAD_TENSOR", info->name + ": view '" + n + "' is over tensor #" + std::to_string(id) + ", which is not allocated on the GPU");
+    if (it->second.dtype != DT_F32) throw GpuError("GPU_UNSUPPORTED", info->name + ": view '" + n + "' is not f32");
+    return {(float*)it->second.ptr + (long long)w[fi.offset + 1], (long long)w[fi.offset + 2], (long long)w[fi.offset + 3]};
+  }
+  Dropout dropout(const char* n) const {
+    const FieldInfo& fi = field(n, 'd');
+    const double p = w[fi.offset];
+    Dropout d;
+    d.active = p > 0;
+    d.threshold = (uint64_t)std::ceil(p * 4294967296.0);
+    d.keepScale = p > 0 ? 1.0 / (1.0 - p) : 1.0;
+    d.seed = (uint32_t)(int64_t)w[fi.offset + 1];
+    d.stream = (uint32_t)(int64_t)w[fi.offset + 2];
+    return d;
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Op handlers
+static void scatterAddRowsSorted(const float* src, const int* ids, int count, int rows, int width, float* dst, int errKind) {
+  int padded = SORT_CHUNK;
+  while (padded < count) padded <<= 1;
+  Scratch keys((size_t)padded * 8, "a row scatter's sort");
+  unsigned long long* k = keys.as<unsigned long long>();
+  makeSortKeysKernel<<<blocksFor(padded, 256), 256, 0, S.stream>>>(ids, count, k, padded);
+  CK_LAUNCH("sort keys");
+  bitonicSharedKernel<<<padded / SORT_CHUNK, 1024, 0, S.stream>>>(k, 2, SORT_CHUNK);
+  CK_LAUNCH("bitonic sort");
+  for (int kk = 2 * SORT_CHUNK; kk <= padded; kk <<= 1) {
+    for (int j = kk >> 1; j >= SORT_CHUNK; j >>= 1) {
+      bitonicGlobalKernel<<<blocksFor(padded, 256), 256, 0, S.stream>>>(k, padded, j, kk);
+      CK_LAUNCH("bitonic sort");
+    }
+    bitonicSharedKernel<<<padded / SORT_CHUNK, 1024, 0, S.stream>>>(k, kk, kk);
+    CK_LAUNCH("bitonic sort");
+  }
+  segmentedRowSumKernel<<<count, 256, 0, S.stream>>>(src, k, count, rows, width, dst, errKind, S.errDev);
+  CK_LAUNCH("segmented row sum");
+}
+
+template <typename Value>
+static void columnSumAdd(Value value, int R, int C, float* out, const char* what) {
+  const int chunks = (R + COLSUM_ROWS_PER_CHUNK - 1) / COLSUM_ROWS_PER_CHUNK;
+  Scratch partial((size_t)chunks * C * sizeof(double), what);
+  columnPartialKernel<<<dim3((C + 31) / 32, chunks), dim3(32, 8), 0, S.stream>>>(value, R, C, partial.as<double>());
+  CK_LAUNCH(what);
+  columnFinalKernel<<<(C + 255) / 256, 256, 0, S.stream>>>(partial.as<double>(), chunks, C, out);
+  CK_LAUNCH(what);
+}
+
+static void opEmbedding(const Call& c) {
+  const int T = (int)c.i("tokens"), H = (int)c.i("hiddenSize");
+  embeddingKernel<<<T, 256, 0, S.stream>>>(c.fl("wordEmb"), c.fl("posEmb"), c.fopt("blockPosEmb"), c.ints("inputIds"), c.ints("positionIds"),
+                                           c.ints("blockPositionIds"), c.fl("out"), T, H, (int)c.i("vocab"), (int)c.i("positions"), S.errDev);
+  CK_LAUNCH("embedding");
+}
+
+static void opEmbeddingBackward(const Call& c) {
+  const int T = (int)c.i("tokens"), H = (int)c.i("hiddenSize"), V = (int)c.i("vocab"), P = (int)c.i("positions");
+  const float* dOut = c.fl("dOut");
+  scatterAddRowsSorted(dOut, c.ints("inputIds"), T, V, H, c.fl("dWordEmb"), ERR_INPUT_ID);
+  scatterAddRowsSorted(dOut, c.ints("positionIds"), T, P, H, c.fl("dPosEmb"), ERR_POSITION_ID);
+  const int* blockIds = c.ints("blockPositionIds");
+  float* dBlock = c.fopt("dBlockPosEmb");
+  if (blockIds && dBlock) scatterAddRowsSorted(dOut, blockIds, T, P, H, dBlock, ERR_BLOCK_POSITION_ID);
+}
+
+static void opLayerNorm(const Call& c) {
+  const int R = (int)c.i("rows"), H = (int)c.i("hiddenSize");
+  layerNormKernel<<<R, 256, 0, S.stream>>>(c.fl("x"), c.fl("gamma"), c.fl("beta"), c.fl("y"), c.fl("mean"), c.fl("rstd"), H, c.f("eps"));
+  CK_LAUNCH("layerNorm");
+}
+
+static void opLayerNormBackward(const Call& c) {
+  const int R = (int)c.i("rows"), H = (int)c.i("hiddenSize");
+  const float *dy = c.fl("dy"), *x = c.fl("x"), *mean = c.fl("mean"), *rstd = c.fl("rstd");
+  layerNormBackwardDxKernel<<<R, 256, 0, S.stream>>>(dy, x, c.fl("gamma"), mean, rstd, c.fl("dx"), H, c.b("accumulate"));
+  CK_LAUNCH("layerNormBackward dx");
+  columnSumAdd(DyTimesXHat{dy, x, mean, rstd, H}, R, H, c.fl("dGamma"), "layerNormBackward dGamma");
+  columnSumAdd(PlainValue{dy, H}, R, H, c.fl("dBeta"), "layerNormBackward dBeta");
+}
+
+static void opLinear(const Call& c) {
+  const int M = (int)c.i("rows"), K = (int)c.i("inFeatures"), N = (int)c.i("outFeatures"), act = c.act("activation");
+  const float *x = c.fl("x"), *W = c.fl("weight"), *bias = c.fopt("bias");
+  float *y = c.fl("y"), *preAct = c.fopt("preAct");
+  if (act == 0) {
+    S.gemm.gemm(S.stream, false, true, M, N, K, 1.f, x, K, W, K, 0.f, y, N, bias);
+    if (preAct) CK(cudaMemcpyAsync(preAct, y, (size_t)M * N * 4, cudaMemcpyDeviceToDevice, S.stream));
+    return;
+  }
+  if (!preAct) throw GpuError("GPU_INTERNAL", "linear: preAct is required with an activation");
+  if (act == 1 && S.ltGelu && !S.gemm.useBuiltin && N % 8 == 0) {
+    // cuBLASLt's GELU epilogue is the tanh approximation: y = gelu_tanh(z), preAct = z.
+    S.gemm.gemm(S.stream, false, true, M, N, K, 1.f, x, K, W, K, 0.f, y, N, bias, preAct);
+    return;
+  }
+  S.gemm.gemm(S.stream, false, true, M, N, K, 1.f, x, K, W, K, 0.f, preAct, N, bias);
+  const long long n = (long long)M * N;
+  activationKernel<<<blocksFor(n, 256), 256, 0, S.stream>>>(preAct, y, n, act);
+  CK_LAUNCH("linear activation");
+}
+
+static void opLinearBackward(const Call& c) {
+  const int M = (int)c.i("rows"), K = (int)c.i("inFeatures"), N = (int)c.i("outFeatures"), act = c.act("activation");
+  const float *dy = c.fl("dy"), *x = c.fl("x"), *W = c.fl("weight");
+  float *dx = c.fopt("dx"), *dW = c.fl("dWeight"), *dBias = c.fopt("dBias");
+  const long long n = (long long)M * N;
+  const float* dz = dy;
+  Scratch dzBuf(act != 0 ? (size_t)n * 4 : 0, "linearBackward dz");
+  if (act != 0) {
+    activationBackwardKernel<<<blocksFor(n, 256), 256, 0, S.stream>>>(dy, c.fl("preAct"), dzBuf.as<float>(), n, act);
+    CK_LAUNCH("linearBackward activation");
+    dz = dzBuf.as<float>();
+  }
+  if (dx) S.gemm.gemm(S.stream, false, false, M, K, N, 1.f, dz, N, W, K, c.b("accumulate") ? 1.f : 0.f, dx, K, nullptr);
+  S.gemm.gemm(S.stream, true, false, N, K, M, 1.f, dz, N, x, K, 1.f, dW, K, nullptr);
+  if (dBias) columnSumAdd(PlainValue{dz, N}, M, N, dBias, "linearBackward dBias");
+}
+
+static AttnShape attnShape(const Call& c) {
+  return {(int)c.i("batch"), (int)c.i("queries"), (int)c.i("keys"), (int)c.i("heads"), (int)c.i("headDim"), (float)c.f("scale")};
+}
+
+template <template <int> class Launch, typename... Args>
+static void byHeadDim(int D, Args&&... args) {
+  if (D <= 16) Launch<16>::go(args...);
+  else if (D <= 32) Launch<32>::go(args...);
+  else if (D <= 64) Launch<64>::go(args...);
+  else throw GpuError("GPU_UNSUPPORTED", "attention: headDim " + std::to_string(D) + " is above 64");
+}
+
+template <int DMAX>
+struct LaunchForward {
+  static void go(const Call& c, const AttnShape& s, const Dropout& d, float* lse) {
+    dim3 grid((s.Lq + ATT_QUERIES - 1) / ATT_QUERIES, s.heads, s.B);
+    attentionForwardKernel<DMAX><<<grid, ATT_QUERIES, 0, S.stream>>>(c.view("q").attn(), c.view("k").attn(), c.view("v").attn(), c.ints("keyStart"),
+                                                                     c.ints("keyEnd"), c.fl("out"), lse, s, d);
+    CK_LAUNCH("attention");
+  }
+};
+
+template <int DMAX>
+struct LaunchBackward {
+  static void go(const Call& c, const AttnShape& s, const Dropout& d, const float* delta) {
+    dim3 gq((s.Lq + ATT_QUERIES - 1) / ATT_QUERIES, s.heads, s.B);
+    attentionBackwardDqKernel<DMAX><<<gq, ATT_QUERIES, 0, S.stream>>>(c.fl("dOut"), c.view("q").attn(), c.view("k").attn(), c.view("v").attn(), c.fl("lse"),
+                                                                      delta, c.ints("keyStart"), c.ints("keyEnd"), c.view("dq").attn(), s, d);
+    CK_LAUNCH("attentionBackward dq");
+    constexpr int KEYS = DkDvConfig<DMAX>::KEYS;
+    dim3 gk((s.Lk + KEYS - 1) / KEYS, s.heads, s.B);
+    attentionBackwardDkDvKernel<DMAX><<<gk, KEYS, 0, S.stream>>>(c.fl("dOut"), c.view("q").attn(), c.view("k").attn(), c.view("v").attn(), c.fl("lse"), delta,
+                                                                 c.ints("keyStart"), c.ints("keyEnd"), c.view("dk").attn(), c.view("dv").attn(), s, d);
+    CK_LAUNCH("attentionBackward dk/dv");
+  }
+};
+
+static void checkRanges(const Call& c, const AttnShape& s) {
+  const int n = s.B * s.Lq;
+  checkKeyRangesKernel<<<blocksFor(n, 256), 256, 0, S.stream>>>(c.ints("keyStart"), c.ints("keyEnd"), n, s.Lk, S.errDev);
+  CK_LAUNCH("attention key ranges");
+}
+
+static void opAttention(const Call& c) {
+  const AttnShape s = attnShape(c);
+  checkRanges(c, s);
+  byHeadDim<LaunchForward>(s.D, c, s, c.dropout("dropout"), c.fopt("lse"));
+}
+
+static void opAttentionBackward(const Call& c) {
+  const AttnShape s = attnShape(c);
+  checkRanges(c, s);
+  const long long rows = (long long)s.B * s.heads * s.Lq;
+  Scratch delta((size_t)rows * 4, "attentionBackward");
+  attentionDeltaKernel<<<blocksFor(rows * 32, 256, LLONG_MAX), 256, 0, S.stream>>>(c.fl("dOut"), c.fl("out"), delta.as<float>(), s);
+  CK_LAUNCH("attentionBackward delta");
+  byHeadDim<LaunchBackward>(s.D, c, s, c.dropout("dropout"), (const float*)delta.as<float>());
+}
+
+static void opDropoutAdd(const Call& c) {
+  const long long n = c.i("size");
+  dropoutAddKernel<<<blocksFor(n, 256), 256, 0, S.stream>>>(c.fl("x"), c.fopt("residual"), c.fl("out"), n, c.dropout("dropout"));
+  CK_LAUNCH("dropoutAdd");
+}
+
+static void opDropoutBackward(const Call& c) {
+  const long long n = c.i("size");
+  dropoutBackwardKernel<<<blocksFor(n, 256), 256, 0, S.stream>>>(c.fl("dy"), c.fl("dx"), n, c.dropout("dropout"), c.b("accumulate"));
+  CK_LAUNCH("dropoutBackward");
+}
+
+static void opGatherRows(const Call& c) {
+  const int T = (int)c.i("count");
+  gatherRowsKernel<<<T, 256, 0, S.stream>>>(c.fl("x"), c.ints("index"), c.fl("out"), T, (int)c.i("rows"), (int)c.i("width"), S.errDev);
+  CK_LAUNCH("gatherRows");
+}
+
+static void opScatterAddRows(const Call& c) {
+  scatterAddRowsSorted(c.fl("dOut"), c.ints("index"), (int)c.i("count"), (int)c.i("rows"), (int)c.i("width"), c.fl("dx"), ERR_ROW_INDEX);
+}
+
+static void opLogits(const Call& c) {
+  const int T = (int)c.i("tokens"), H = (int)c.i("hiddenSize"), V = (int)c.i("vocab");
+  S.gemm.gemm(S.stream, false, true, T, V, H, 1.f, c.fl("hidden"), H, c.fl("wordEmb"), H, 0.f, c.fl("out"), V, nullptr);
+}
+
+/** Vocabulary rows per chunk: at most 64 Mi logits (256 MiB) at once, a multiple of 256. */
+static int vocabChunk(int T, int V) {
+  long long w = (64LL << 20) / (T > 0 ? T : 1);
+  w = (w / 256) * 256;
+  if (w < 256) w = 256;
+  return (int)(w < V ? w : V);
+}
+
+static void opCrossEntropy(const Call& c) {
+  const int T = (int)c.i("tokens"), H = (int)c.i("hiddenSize"), V = (int)c.i("vocab");
+  const float *hidden = c.fl("hidden"), *wordEmb = c.fl("wordEmb");
+  const int* targets = c.ints("targets");
+  const int Vc = vocabChunk(T, V);
+  Scratch z((size_t)T * Vc * 4, "crossEntropy logits chunk"), st((size_t)T * sizeof(CeState), "crossEntropy");
+  ceInitKernel<<<(T + 255) / 256, 256, 0, S.stream>>>(st.as<CeState>(), T);
+  CK_LAUNCH("crossEntropy init");
+  for (int v0 = 0; v0 < V; v0 += Vc) {
+    const int w = V - v0 < Vc ? V - v0 : Vc;
+    S.gemm.gemm(S.stream, false, true, T, w, H, 1.f, hidden, H, wordEmb + (long long)v0 * H, H, 0.f, z.as<float>(), w, nullptr);
+    ceChunkKernel<<<T, 256, 0, S.stream>>>(z.as<float>(), w, v0, targets, V, st.as<CeState>(), S.errDev);
+    CK_LAUNCH("crossEntropy chunk");
+  }
+  ceFinishKernel<<<(T + 255) / 256, 256, 0, S.stream>>>(st.as<CeState>(), T, V, c.f("labelSmoothing"), c.fl("losses"), c.fl("lse"));
+  CK_LAUNCH("crossEntropy finish");
+}
+
+static void opCrossEntropyBackward(const Call& c) {
+  const int T = (int)c.i("tokens"), H = (int)c.i("hiddenSize"), V = (int)c.i("vocab");
+  const float *hidden = c.fl("hidden"), *wordEmb = c.fl("wordEmb"), *lse = c.fl("lse"), *weights = c.fl("weights");
+  float *dHidden = c.fl("dHidden"), *dWordEmb = c.fl("dWordEmb");
+  const int* targets = c.ints("targets");
+  const int Vc = vocabChunk(T, V);
+  Scratch z((size_t)T * Vc * 4, "crossEntropyBackward logits chunk");
+  for (int v0 = 0; v0 < V; v0 += Vc) {
+    const int w = V - v0 < Vc ? V - v0 : Vc;
+    const float* E = wordEmb + (long long)v0 * H;
+    S.gemm.gemm(S.stream, false, true, T, w, H, 1.f, hidden, H, E, H, 0.f, z.as<float>(), w, nullptr);
+    const long long n = (long long)T * w;
+    ceGradKernel<<<blocksFor(n, 256), 256, 0, S.stream>>>(z.as<float>(), T, w, v0, targets, lse, weights, V, c.f("labelSmoothing"));
+    CK_LAUNCH("crossEntropyBackward dz");
+    S.gemm.gemm(S.stream, false, false, T, H, w, 1.f, z.as<float>(), w, E, H, v0 == 0 ? 0.f : 1.f, dHidden, H, nullptr);
+    S.gemm.gemm(S.stream, true, false, w, H, T, 1.f, z.as<float>(), w, hidden, H, 1.f, dWordEmb + (long long)v0 * H, H, nullptr);
+  }
+}
+
+static void opAdamw(const Call& c) {
+  const long long n = c.i("size");
+  const double beta1 = c.f("beta1"), beta2 = c.f("beta2");
+  const double step = (double)c.i("step");
+  AdamParams p{c.f("lr"), beta1, beta2, c.f("eps"), c.f("weightDecay"), c.f("gradScale"), 1 - std::pow(beta1, step), 1 - std::pow(beta2, step)};
+  adamwKernel<<<blocksFor(n, 256), 256, 0, S.stream>>>(c.fl("param"), c.fl("grad"), c.fl("m"), c.fl("v"), n, p);
+  CK_LAUNCH("adamw");
+}
+
+static void opSumSquares(const Call& c) {
+  const long long n = c.i("size");
+  const int blocks = (int)blocksFor(n, 256, SUMSQ_BLOCKS);
+  Scratch partial((size_t)blocks * sizeof(double), "sumSquares");
+  sumSquaresPartialKernel<<<blocks, 256, 0, S.stream>>>(c.fl("x"), n, partial.as<double>());
+  CK_LAUNCH("sumSquares");
+  sumSquaresFinalKernel<<<1, 1024, 0, S.stream>>>(partial.as<double>(), blocks, c.fl("out") + c.i("outIndex"));
+  CK_LAUNCH("sumSquares final");
+}
+
+static uint16_t bf16Bits(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);  // NaN stays NaN
+  u += 0x7fffu + ((u >> 16) & 1u);  // round to nearest even
+  return (uint16_t)(u >> 16);
+}
+
+static void opFill(const Call& c) {
+  Buffer* b = c.any("x");
+  const long long off = c.i("offset"), n = c.i("size");
+  const double value = c.f("value");
+  if (n == 0) return;
+  const unsigned g = blocksFor(n, 256);
+  switch (b->dtype) {
+    case DT_F32: fillKernel<float><<<g, 256, 0, S.stream>>>((float*)b->ptr + off, n, (float)value); break;
+    case DT_BF16: fillKernel<uint16_t><<<g, 256, 0, S.stream>>>((uint16_t*)b->ptr + off, n, bf16Bits((float)value)); break;
+    case DT_I32: fillKernel<int><<<g, 256, 0, S.stream>>>((int*)b->ptr + off, n, (int)value); break;
+    default: fillKernel<uint8_t><<<g, 256, 0, S.stream>>>((uint8_t*)b->ptr + off, n, (uint8_t)value); break;
+  }
+  CK_LAUNCH("fill");
+}
+
+static void opCopy(const Call& c) {
+  Buffer *src = c.any("src"), *dst = c.any("dst");
+  const long long n = c.i("size"), so = c.i("srcOffset"), dof = c.i("dstOffset");
+  if (n == 0 || (src == dst && so == dof)) return;
+  const int e = DTYPE_BYTES[src->dtype];
+  CK(cudaMemcpyAsync((char*)dst->ptr + dof * e, (const char*)src->ptr + so * e, (size_t)n * e, cudaMemcpyDeviceToDevice, S.stream));
+}
+
+static void opScale(const Call& c) {
+  const long long n = c.i("size");
+  if (n == 0) return;
+  scaleKernel<<<blocksFor(n, 256), 256, 0, S.stream>>>(c.fl("x"), n, c.f("factor"));
+  CK_LAUNCH("scale");
+}
+
+static void bindHandlers() {
+  parseSchema();
+  const std::unordered_map<std::string, void (*)(const Call&)> table = {
+      {"embedding", opEmbedding},       {"embeddingBackward", opEmbeddingBackward},
+      {"layerNorm", opLayerNorm},       {"layerNormBackward", opLayerNormBackward},
+      {"linear", opLinear},             {"linearBackward", opLinearBackward},
+      {"attention", opAttention},       {"attentionBackward", opAttentionBackward},
+      {"dropoutAdd", opDropoutAdd},     {"dropoutBackward", opDropoutBackward},
+      {"gatherRows", opGatherRows},     {"scatterAddRows", opScatterAddRows},
+      {"logits", opLogits},             {"crossEntropy", opCrossEntropy},
+      {"crossEntropyBackward", opCrossEntropyBackward},
+      {"adamw", opAdamw},               {"sumSquares", opSumSquares},
+      {"fill", opFill},                 {"copy", opCopy},
+      {"scale", opScale},
+  };
+  for (auto& op : OPS) {
+    auto it = table.find(op.name);
+    if (it == table.end()) throw GpuError("GPU_INTERNAL", "no CUDA implementation of op " + op.name);
+    op.handler = it->second;
+  }
+}
+
+/** Walks a sequence buffer; `visit(callIndex, op, words)` for each call. */
+template <typename Visit>
+static void walkSequence(const double* words, size_t count, Visit visit) {
+  parseSchema();
+  if (count < 1) throw GpuError("GPU_BAD_SEQUENCE", "empty sequence buffer");
+  const long long calls = (long long)words[0];
+  size_t pos = 1;
+  for (long long k = 0; k < calls; k++) {
+    if (pos + 2 > count) throw GpuError("GPU_BAD_SEQUENCE", "sequence buffer ends inside call #" + std::to_string(k));
+    const long long opId = (long long)words[pos], n = (long long)words[pos + 1];
+    if (opId < 0 || opId >= (long long)OPS.size()) throw GpuError("GPU_BAD_SEQUENCE", "call #" + std::to_string(k) + ": unknown op id " + std::to_string(opId));
+    const OpInfo& op = OPS[opId];
+    if (n != op.words) {
+      throw GpuError("GPU_BAD_SEQUENCE", "call #" + std::to_string(k) + " (" + op.name + "): " + std::to_string(n) + " words, the schema has " + std::to_string(op.words));
+    }
+    if (pos + 2 + n > count) throw GpuError("GPU_BAD_SEQUENCE", "call #" + std::to_string(k) + " (" + op.name + ") runs past the buffer");
+    visit(k, op, words + pos + 2);
+    pos += 2 + n;
+  }
+  if (pos != count) throw GpuError("GPU_BAD_SEQUENCE", std::to_string(count - pos) + " words after the last call");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Node-API
+#define NAPI_OK(call)                                                          \
+  do {                                                                         \
+    if ((call) != napi_ok) throw GpuError("GPU_INTERNAL", "Node-API: " #call); \
+  } while (0)
+
+static napi_value throwJs(napi_env env, const std::string& code, const std::string& message) {
+  napi_value c, m, err;
+  napi_create_string_utf8(env, code.c_str(), code.size(), &c);
+  napi_create_string_utf8(env, message.c_str(), message.size(), &m);
+  napi_create_error(env, c, m, &err);
+  napi_throw(env, err);
+  return nullptr;
+}
+
+template <typename F>
+static napi_value guarded(napi_env env, F body) {
+  try {
+    return body();
+  } catch (const GpuError& e) {
+    return throwJs(env, e.code, e.what());
+  } catch (const std::exception& e) {
+    return throwJs(env, "GPU_INTERNAL", e.what());
+  }
+}
+
+static std::vector<napi_value> args(napi_env env, napi_callback_info info, size_t expected) {
+  size_t argc = expected;
+  std::vector<napi_value> v(expected);
+  NAPI_OK(napi_get_cb_info(env, info, &argc, v.data(), nullptr, nullptr));
+  if (argc < expected) throw GpuError("GPU_INTERNAL", "expected " + std::to_string(expected) + " arguments");
+  return v;
+}
+
+static double num(napi_env env, napi_value v) {
+  double d;
+  NAPI_OK(napi_get_value_double(env, v, &d));
+  return d;
+}
+
+static std::string str(napi_env env, napi_value v) {
+  size_t n = 0;
+  NAPI_OK(napi_get_value_string_utf8(env, v, nullptr, 0, &n));
+  std::string s(n, '\0');
+  NAPI_OK(napi_get_value_string_utf8(env, v, s.data(), n + 1, &n));
+  return s;
+}
+
+static napi_value mkNum(napi_env env, double d) {
+  napi_value v;
+  napi_create_double(env, d, &v);
+  return v;
+}
+static napi_value mkStr(napi_env env, const std::string& s) {
+  napi_value v;
+  napi_create_string_utf8(env, s.c_str(), s.size(), &v);
+  return v;
+}
+static napi_value mkBool(napi_env env, bool b) {
+  napi_value v;
+  napi_get_boolean(env, b, &v);
+  return v;
+}
+static napi_value mkNull(napi_env env) {
+  napi_value v;
+  napi_get_null(env, &v);
+  return v;
+}
+static void set(napi_env env, napi_value obj, const char* key, napi_value v) { napi_set_named_property(env, obj, key, v); }
+
+static void* typedData(napi_env env, napi_value v, size_t* bytes) {
+  napi_typedarray_type type;
+  size_t length, offset;
+  void* data;
+  napi_value ab;
+  NAPI_OK(napi_get_typedarray_info(env, v, &type, &length, &data, &ab, &offset));
+  size_t el = 1;
+  switch (type) {
+    case napi_int16_array: case napi_uint16_array: el = 2; break;
+    case napi_int32_array: case napi_uint32_array: case napi_float32_array: el = 4; break;
+    case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: el = 8; break;
+    default: el = 1;
+  }
+  *bytes = length * el;
+  return data;
+}
+
+/** probe(): what the CUDA runtime sees, without creating a context. Never throws for CUDA errors. */
+static napi_value Probe(napi_env env, napi_callback_info) {
+  return guarded(env, [&]() {
+    int rt = 0, drv = 0, count = 0;
+    cudaRuntimeGetVersion(&rt);
+    cudaDriverGetVersion(&drv);
+    cudaError_t e = cudaGetDeviceCount(&count);
+    napi_value o;
+    napi_create_object(env, &o);
+    set(env, o, "runtimeVersion", mkNum(env, rt));
+    set(env, o, "driverVersion", mkNum(env, drv));
+    set(env, o, "deviceCount", mkNum(env, e == cudaSuccess ? count : 0));
+    set(env, o, "error", e == cudaSuccess ? mkNull(env) : mkStr(env, cudaGetErrorName(e)));
+    set(env, o, "message", e == cudaSuccess ? mkNull(env) : mkStr(env, cudaGetErrorString(e)));
+    if (e == cudaSuccess && count > 0) {
+      cudaDeviceProp p;
+      if (cudaGetDeviceProperties(&p, 0) == cudaSuccess) {
+        set(env, o, "name", mkStr(env, p.name));
+        set(env, o, "computeCapability", mkStr(env, std::to_string(p.major) + "." + std::to_string(p.minor)));
+        set(env, o, "memoryBytes", mkNum(env, (double)p.totalGlobalMem));
+        set(env, o, "multiprocessors", mkNum(env, p.multiProcessorCount));
+      }
+    } else {
+      cudaGetLastError();
+    }
+    return o;
+  });
+}
+
+static napi_value deviceInfo(napi_env env) {
+  napi_value o;
+  napi_create_object(env, &o);
+  int rt = 0, drv = 0;
+  cudaRuntimeGetVersion(&rt);
+  cudaDriverGetVersion(&drv);
+  set(env, o, "name", mkStr(env, S.prop.name));
+  set(env, o, "computeCapability", mkStr(env, std::to_string(S.prop.major) + "." + std::to_string(S.prop.minor)));
+  set(env, o, "multiprocessors", mkNum(env, S.prop.multiProcessorCount));
+  set(env, o, "memoryBytes", mkNum(env, (double)S.prop.totalGlobalMem));
+  set(env, o, "runtimeVersion", mkNum(env, rt));
+  set(env, o, "driverVersion", mkNum(env, drv));
+  set(env, o, "cublasLt", S.gemm.handle ? mkStr(env, S.gemm.lt.path + " (version " + std::to_string(S.gemm.lt.version) + ")") : mkNull(env));
+  set(env, o, "gemm", mkStr(env, S.gemm.useBuiltin || !S.gemm.handle ? "builtin" : "cublasLt"));
+  set(env, o, "tf32", mkBool(env, S.gemm.tf32));
+  set(env, o, "ltGelu", mkBool(env, S.ltGelu));
+  return o;
+}
+
+/** init({builtinGemm, searchDirs}): creates the context, stream, pool and cuBLASLt handle once. */
+static napi_value Init(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() {
+    auto a = args(env, info, 2);
+    const bool builtin = num(env, a[0]) != 0;
+    std::vector<std::string> dirs;
+    uint32_t n = 0;
+    napi_get_array_length(env, a[1], &n);
+    for (uint32_t i = 0; i < n; i++) {
+      napi_value e;
+      napi_get_element(env, a[1], i, &e);
+      dirs.push_back(str(env, e));
+    }
+    if (!S.ready) {
+      bindHandlers();
+      CK(cudaSetDevice(0));
+      CK(cudaGetDeviceProperties(&S.prop, 0));
+      CK(cudaStreamCreateWithFlags(&S.stream, cudaStreamNonBlocking));
+      cudaMemPool_t pool;
+      CK(cudaDeviceGetDefaultMemPool(&pool, 0));
+      uint64_t keep = UINT64_MAX;  // cache freed blocks in the pool instead of returning them
+      CK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
+      CK(cudaHostAlloc((void**)&S.errHost, sizeof(DeviceErrorRecord), cudaHostAllocMapped));
+      memset(S.errHost, 0, sizeof(DeviceErrorRecord));
+      CK(cudaHostGetDevicePointer((void**)&S.errDev, S.errHost, 0));
+      S.ready = true;
+    }
+    if (!builtin && !S.gemm.handle) {
+      std::string tried = loadCublasLt(S.gemm.lt, dirs);
+      if (!tried.empty()) {
+        throw GpuError("GPU_NO_CUBLASLT", "cuBLASLt was not found (tried:" + tried +
+                                              "\n). Install the CUDA toolkit's cuBLAS (or pip's nvidia-cublas wheel), set BLANKGLM_CUBLASLT to the library file, "
+                                              "or set BLANKGLM_GPU_GEMM=builtin to use the slower builtin matrix kernel.");
+      }
+      ltCheck(S.gemm.lt.create(&S.gemm.handle), "Create");
+      S.gemm.workspaceBytes = 32u << 20;
+      S.gemm.workspace = deviceAlloc(S.gemm.workspaceBytes, "the cuBLASLt workspace");
+    }
+    S.gemm.useBuiltin = builtin || !S.gemm.handle;
+    return deviceInfo(env);
+  });
+}
+
+static void requireReady() {
+  if (!S.ready) throw GpuError("GPU_INTERNAL", "the CUDA backend is not initialised");
+}
+
+/** alloc(id, dtype, elements, label) */
+static napi_value Alloc(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    auto a = args(env, info, 4);
+    requireReady();
+    const long long id = (long long)num(env, a[0]);
+    const int dtype = (int)num(env, a[1]);
+    const size_t elements = (size_t)num(env, a[2]);
+    const std::string label = str(env, a[3]);
+    if (dtype < 0 || dtype > 3) throw GpuError("GPU_INTERNAL", "bad dtype code");
+    Buffer b;
+    b.dtype = dtype;
+    b.elements = elements;
+    const size_t bytes = elements * DTYPE_BYTES[dtype];
+    b.ptr = deviceAlloc(bytes, "tensor " + label + " (" + std::to_string(elements) + " × " + DTYPE_NAMES[dtype] + ")");
+    if (bytes) CK(cudaMemsetAsync(b.ptr, 0, bytes, S.stream));
+    S.buffers[id] = b;
+    return nullptr;
+  });
+}
+
+static napi_value Free(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    auto a = args(env, info, 1);
+    requireReady();
+    auto it = S.buffers.find((long long)num(env, a[0]));
+    if (it == S.buffers.end()) return nullptr;
+    if (it->second.ptr) CK(cudaFreeAsync(it->second.ptr, S.stream));
+    S.buffers.erase(it);
+    return nullptr;
+  });
+}
+
+static Buffer& bufferById(long long id) {
+  auto it = S.buffers.find(id);
+  if (it == S.buffers.end()) throw GpuError("GPU_BAD_TENSOR", "tensor #" + std::to_string(id) + " is not allocated on the GPU");
+  return it->second;
+}
+
+/** write(id, elementOffset, typedArray): host → device, in stream order. */
+static napi_value Write(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    auto a = args(env, info, 3);
+    requireReady();
+    Buffer& b = bufferById((long long)num(env, a[0]));
+    const size_t off = (size_t)num(env, a[1]);
+    size_t bytes;
+    void* data = typedData(env, a[2], &bytes);
+    if (bytes == 0) return nullptr;
+    CK(cudaMemcpyAsync((char*)b.ptr + off * DTYPE_BYTES[b.dtype], data, bytes, cudaMemcpyHostToDevice, S.stream));
+    return nullptr;
+  });
+}
+
+/** read(id, elementOffset, typedArray): device → host after all pending work. */
+static napi_value Read(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    auto a = args(env, info, 3);
+    requireReady();
+    Buffer& b = bufferById((long long)num(env, a[0]));
+    const size_t off = (size_t)num(env, a[1]);
+    size_t bytes;
+    void* data = typedData(env, a[2], &bytes);
+    if (bytes) CK(cudaMemcpyAsync(data, (const char*)b.ptr + off * DTYPE_BYTES[b.dtype], bytes, cudaMemcpyDeviceToHost, S.stream));
+    synchronizeStream();
+    return nullptr;
+  });
+}
+
+/** run(Float64Array): decodes and launches a whole sequence (one Node-API crossing). */
+static napi_value Run(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    auto a = args(env, info, 1);
+    requireReady();
+    size_t bytes;
+    const double* words = (const double*)typedData(env, a[0], &bytes);
+    walkSequence(words, bytes / 8, [&](long long k, const OpInfo& op, const double* w) {
+      try {
+        op.handler(Call{&op, w});
+      } catch (GpuError& e) {
+        throw GpuError(e.code, std::string(e.what()) + (k > 0 ? " (call #" + std::to_string(k) + " of the sequence)" : ""));
+      }
+    });
+    return nullptr;
+  });
+}
+
+static napi_value Synchronize(napi_env env, napi_callback_info) {
+  return guarded(env, [&]() -> napi_value {
+    if (S.ready) synchronizeStream();
+    return nullptr;
+  });
+}
+
+static napi_value MemInfo(napi_env env, napi_callback_info) {
+  return guarded(env, [&]() {
+    requireReady();
+    size_t f = 0, t = 0;
+    CK(cudaMemGetInfo(&f, &t));
+    napi_value o;
+    napi_create_object(env, &o);
+    set(env, o, "free", mkNum(env, (double)f));
+    set(env, o, "total", mkNum(env, (double)t));
+    set(env, o, "buffers", mkNum(env, (double)S.buffers.size()));
+    return o;
+  });
+}
+
+static napi_value Schema(napi_env env, napi_callback_info) {
+  return guarded(env, [&]() { return mkStr(env, schemaSignature()); });
+}
+
+/** decode(Float64Array) → [{op, args}]: the C++ decoder's view of a sequence, launching nothing. */
+static napi_value Decode(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() {
+    auto a = args(env, info, 1);
+    size_t bytes;
+    const double* words = (const double*)typedData(env, a[0], &bytes);
+    napi_value list;
+    napi_create_array(env, &list);
+    uint32_t idx = 0;
+    static const char* const ACTS[] = {"none", "gelu_tanh", "gelu_erf"};
+    walkSequence(words, bytes / 8, [&](long long, const OpInfo& op, const double* w) {
+      napi_value call, argsObj;
+      napi_create_object(env, &call);
+      napi_create_object(env, &argsObj);
+      set(env, call, "op", mkStr(env, op.name));
+      for (const auto& f : op.fields) {
+        const double* x = w + f.offset;
+        napi_value v;
+        switch (f.kind) {
+          case 't': v = x[0] < 0 ? mkNull(env) : mkNum(env, x[0]); break;
+          case 'b': v = mkBool(env, x[0] != 0); break;
+          case 'a': {
+            const int k = (int)x[0];
+            if (k < 0 || k > 2) throw GpuError("GPU_BAD_SEQUENCE", op.name + ": bad activation code " + std::to_string(k));
+            v = mkStr(env, ACTS[k]);
+            break;
+          }
+          case 'v':
+            napi_create_object(env, &v);
+            set(env, v, "tensor", mkNum(env, x[0]));
+            set(env, v, "offset", mkNum(env, x[1]));
+            set(env, v, "rowStride", mkNum(env, x[2]));
+            set(env, v, "batchStride", mkNum(env, x[3]));
+            break;
+          case 'd':
+            napi_create_object(env, &v);
+            set(env, v, "p", mkNum(env, x[0]));
+            set(env, v, "seed", mkNum(env, x[1]));
+            set(env, v, "stream", mkNum(env, x[2]));
+            break;
+          default: v = mkNum(env, x[0]);
+        }
+        set(env, argsObj, f.name.c_str(), v);
+      }
+      set(env, call, "args", argsObj);
+      napi_set_element(env, list, idx++, call);
+    });
+    return list;
+  });
+}
+
+/** setOptions(tf32, ltGelu, builtinGemm) */
+static napi_value SetOptions(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() {
+    auto a = args(env, info, 3);
+    requireReady();
+    S.gemm.tf32 = num(env, a[0]) != 0;
+    S.ltGelu = num(env, a[1]) != 0;
+    const bool builtin = num(env, a[2]) != 0;
+    if (!builtin && !S.gemm.handle) throw GpuError("GPU_NO_CUBLASLT", "cuBLASLt is not loaded");
+    S.gemm.useBuiltin = builtin;
+    return deviceInfo(env);
+  });
+}
+
+NAPI_MODULE_INIT() {
+  const struct {
+    const char* name;
+    napi_callback fn;
+  } fns[] = {{"probe", Probe}, {"init", Init},   {"alloc", Alloc},   {"free", Free},
+             {"write", Write}, {"read", Read},   {"run", Run},       {"synchronize", Synchronize},
+             {"memInfo", MemInfo}, {"schema", Schema}, {"decode", Decode}, {"setOptions", SetOptions}};
+  for (const auto& f : fns) {
+    napi_value v;
+    napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.fn, nullptr, &v);
+    napi_set_named_property(env, exports, f.name, v);
+  }
+  return exports;
+}

@@ -1,0 +1,308 @@
+// Fused multi-head attention over per-query key ranges (GLM's prefix mask, packed segments, a
+// key/value cache), flash style: scores are computed a tile of keys at a time with an online
+// softmax, never as an [L, L] matrix. Dropout on the probabilities uses counterHash32 with
+// stream = dropout.stream + b·heads + h and element i·keys + j, exactly as the reference.
+//
+// Forward:  one thread per query, q and the output accumulator in registers, K/V tiles in
+//           shared memory (every thread reads the same key row: broadcast, no bank conflicts).
+// Backward: Δ_i = dOut_i · out_i first; then dq with one thread per query (keys streamed) and
+//           dk/dv with one thread per key (queries streamed). No atomics: deterministic.
+#pragma once
+#include "common.cuh"
+#include "kernels.cuh"
+
+struct AttnView {
+  float* base;  // tensor + offset
+  long long batchStride, rowStride;
+  __device__ float* at(int b, int t) const { return base + b * batchStride + t * rowStride; }
+};
+
+/** Checks 0 ≤ keyStart < keyEnd ≤ keys for every (b, i); kernels skip bad queries. */
+__global__ void checkKeyRangesKernel(const int* keyStart, const int* keyEnd, int n, int keys, DeviceErrorRecord* err) {
+  for (int e = blockIdx.x * blockDim.x + threadIdx.x; e < n; e += gridDim.x * blockDim.x) {
+    const int s = keyStart[e], t = keyEnd[e];
+    if (s < 0) reportDeviceError(err, ERR_KEY_START, e, s, keys);
+    else if (t > keys) reportDeviceError(err, ERR_KEY_END, e, t, keys);
+    else if (t <= s) reportDeviceError(err, ERR_KEY_EMPTY, e, s, t);
+  }
+}
+
+__device__ inline bool rangeOk(int s, int t, int keys) { return s >= 0 && t <= keys && t > s; }
+
+constexpr int ATT_QUERIES = 64;  // queries per block (forward, dq)
+constexpr int ATT_KTILE = 32;    // keys per shared tile
+
+struct AttnShape {
+  int B, Lq, Lk, heads, D;
+  float scale;
+};
+
+template <int DMAX>
+__global__ void __launch_bounds__(ATT_QUERIES) attentionForwardKernel(AttnView q, AttnView k, AttnView v, const int* keyStart, const int* keyEnd, float* out,
+                                                                      float* lseOut, AttnShape s, Dropout drop) {
+  __shared__ float Ks[ATT_KTILE][DMAX];
+  __shared__ float Vs[ATT_KTILE][DMAX];
+  __shared__ int range[2];
+  const int b = blockIdx.z, h = blockIdx.y, i = blockIdx.x * ATT_QUERIES + threadIdx.x;
+  const int D = s.D, W = s.heads * s.D;
+  const uint32_t stream = drop.stream + (uint32_t)(b * s.heads + h);
+
+  int start = 0, end = 0;
+  bool active = false;
+  if (i < s.Lq) {
+    start = keyStart[b * s.Lq + i];
+    end = keyEnd[b * s.Lq + i];
+    active = rangeOk(start, end, s.Lk);
+  }
+  if (threadIdx.x == 0) {
+    range[0] = INT_MAX;
+    range[1] = INT_MIN;
+  }
+  __syncthreads();
+  if (active) {
+    atomicMin(&range[0], start);
+    atomicMax(&range[1], end);
+  }
+  __syncthreads();
+  const int kMin = range[0], kMax = range[1];
+
+  float qr[DMAX], acc[DMAX];
+  const float* qp = active ? q.at(b, i) + h * D : nullptr;
+#pragma unroll
+  for (int d = 0; d < DMAX; d++) {
+    qr[d] = (active && d < D) ? qp[d] : 0.f;
+    acc[d] = 0.f;
+  }
+  float m = -INFINITY, l = 0.f;
+
+  for (int kb = kMin; kb < kMax; kb += ATT_KTILE) {
+    __syncthreads();
+    for (int e = threadIdx.x; e < ATT_KTILE * DMAX; e += blockDim.x) {
+      const int jj = e / DMAX, d = e % DMAX, j = kb + jj;
+      const bool in = j < s.Lk && d < D;
+      Ks[jj][d] = in ? k.at(b, j)[h * D + d] : 0.f;
+      Vs[jj][d] = in ? v.at(b, j)[h * D + d] : 0.f;
+    }
+    __syncthreads();
+    if (!active) continue;
+    float sc[ATT_KTILE];
+    float tileMax = -INFINITY;
+#pragma unroll
+    for (int jj = 0; jj < ATT_KTILE; jj++) {
+      const int j = kb + jj;
+      if (j >= start && j < end) {
+        float dot = 0.f;
+#pragma unroll
+        for (int d = 0; d < DMAX; d++) dot = fmaf(qr[d], Ks[jj][d], dot);
+        sc[jj] = s.scale * dot;
+        tileMax = fmaxf(tileMax, sc[jj]);
+      } else {
+        sc[jj] = -INFINITY;
+      }
+    }
+    if (tileMax == -INFINITY) continue;
+    const float newMax = fmaxf(m, tileMax);
+    const float correction = expf(m - newMax);
+    l *= correction;
+#pragma unroll
+    for (int d = 0; d < DMAX; d++) acc[d] *= correction;
+#pragma unroll
+    for (int jj = 0; jj < ATT_KTILE; jj++) {
+      if (sc[jj] == -INFINITY) continue;
+      const float p = expf(sc[jj] - newMax);
+      l += p;
+      const float pk = p * (float)dropoutFactor(drop, stream, (uint32_t)(i * s.Lk + kb + jj));
+      if (pk == 0.f) continue;
+#pragma unroll
+      for (int d = 0; d < DMAX; d++) acc[d] = fmaf(pk, Vs[jj][d], acc[d]);
+    }
+    m = newMax;
+  }
+  if (i >= s.Lq) return;
+  float* o = out + ((long long)b * s.Lq + i) * W + h * D;
+  const float inv = active ? 1.f / l : 0.f;
+#pragma unroll
+  for (int d = 0; d < DMAX; d++)
+    if (d < D) o[d] = acc[d] * inv;
+  if (lseOut) lseOut[((long long)b * s.heads + h) * s.Lq + i] = active ? m + logf(l) : 0.f;
+}
+
+/** delta[b, h, i] = Σ_d dOut[b, i, h·D + d] · out[b, i, h·D + d] (one warp per (b, i, h)). */
+__global__ void attentionDeltaKernel(const float* dOut, const float* out, float* delta, AttnShape s) {
+  const long long warp = ((long long)blockIdx.x * blockDim.x + threadIdx.x) / 32;
+  const int lane = threadIdx.x & 31;
+  const long long total = (long long)s.B * s.heads * s.Lq;
+  if (warp >= total) return;
+  const int i = (int)(warp % s.Lq), h = (int)((warp / s.Lq) % s.heads), b = (int)(warp / ((long long)s.Lq * s.heads));
+  const long long base = ((long long)b * s.Lq + i) * s.heads * s.D + (long long)h * s.D;
+  double sum = 0;
+  for (int d = lane; d < s.D; d += 32) sum += (double)dOut[base + d] * out[base + d];
+  sum = warpSum(sum);
+  if (lane == 0) delta[warp] = (float)sum;  // warp = (b·heads + h)·Lq + i
+}
+
+template <int DMAX>
+__global__ void __launch_bounds__(ATT_QUERIES) attentionBackwardDqKernel(const float* dOut, AttnView q, AttnView k, AttnView v, const float* lse,
+                                                                         const float* delta, const int* keyStart, const int* keyEnd, AttnView dq, AttnShape s,
+                                                                         Dropout drop) {
+  __shared__ float Ks[ATT_KTILE][DMAX];
+  __shared__ float Vs[ATT_KTILE][DMAX];
+  __shared__ int range[2];
+  const int b = blockIdx.z, h = blockIdx.y, i = blockIdx.x * ATT_QUERIES + threadIdx.x;
+  const int D = s.D, W = s.heads * s.D;
+  const uint32_t stream = drop.stream + (uint32_t)(b * s.heads + h);
+
+  int start = 0, end = 0;
+  bool active = false;
+  if (i < s.Lq) {
+    start = keyStart[b * s.Lq + i];
+    end = keyEnd[b * s.Lq + i];
+    active = rangeOk(start, end, s.Lk);
+  }
+  if (threadIdx.x == 0) {
+    range[0] = INT_MAX;
+    range[1] = INT_MIN;
+  }
+  __syncthreads();
+  if (active) {
+    atomicMin(&range[0], start);
+    atomicMax(&range[1], end);
+  }
+  __syncthreads();
+  const int kMin = range[0], kMax = range[1];
+
+  float qr[DMAX], gr[DMAX], dqr[DMAX];
+  const long long row = ((long long)b * s.Lq + i) * W + h * D;
+#pragma unroll
+  for (int d = 0; d < DMAX; d++) {
+    qr[d] = (active && d < D) ? q.at(b, i)[h * D + d] : 0.f;
+    gr[d] = (active && d < D) ? dOut[row + d] : 0.f;
+    dqr[d] = 0.f;
+  }
+  const float lseI = active ? lse[((long long)b * s.heads + h) * s.Lq + i] : 0.f;
+  const float deltaI = active ? delta[((long long)b * s.heads + h) * s.Lq + i] : 0.f;
+
+  for (int kb = kMin; kb < kMax; kb += ATT_KTILE) {
+    __syncthreads();
+    for (int e = threadIdx.x; e < ATT_KTILE * DMAX; e += blockDim.x) {
+      const int jj = e / DMAX, d = e % DMAX, j = kb + jj;
+      const bool in = j < s.Lk && d < D;
+      Ks[jj][d] = in ? k.at(b, j)[h * D + d] : 0.f;
+      Vs[jj][d] = in ? v.at(b, j)[h * D + d] : 0.f;
+    }
+    __syncthreads();
+    if (!active) continue;
+    for (int jj = 0; jj < ATT_KTILE; jj++) {
+      const int j = kb + jj;
+      if (j < start || j >= end) continue;
+      float dot = 0.f, gv = 0.f;
+#pragma unroll
+      for (int d = 0; d < DMAX; d++) {
+        dot = fmaf(qr[d], Ks[jj][d], dot);
+        gv = fmaf(gr[d], Vs[jj][d], gv);
+      }
+      const float p = expf(s.scale * dot - lseI);
+      const float c = (float)dropoutFactor(drop, stream, (uint32_t)(i * s.Lk + j));
+      const float ds = s.scale * p * (c * gv - deltaI);
+#pragma unroll
+      for (int d = 0; d < DMAX; d++) dqr[d] = fmaf(ds, Ks[jj][d], dqr[d]);
+    }
+  }
+  if (i >= s.Lq) return;
+  float* o = dq.at(b, i) + h * D;
+#pragma unroll
+  for (int d = 0; d < DMAX; d++)
+    if (d < D) o[d] = dqr[d];
+}
+
+template <int DMAX>
+struct DkDvConfig {
+  static constexpr int KEYS = DMAX <= 64 ? 64 : 32;    // keys (threads) per block
+  static constexpr int QTILE = DMAX <= 64 ? 16 : 8;  // queries per shared tile
+};
+
+template <int DMAX>
+__global__ void __launch_bounds__(DkDvConfig<DMAX>::KEYS) attentionBackwardDkDvKernel(const float* dOut, AttnView q, AttnView k, AttnView v, const float* lse,
+                                                                                    const float* delta, const int* keyStart, const int* keyEnd, AttnView dk,
+                                                                                    AttnView dv, AttnShape s, Dropout drop) {
+  constexpr int KEYS = DkDvConfig<DMAX>::KEYS, QT = DkDvConfig<DMAX>::QTILE;
+  __shared__ float Kmine[KEYS][DMAX + 1];  // this thread's key row (padded: no bank conflicts)
+  __shared__ float Vmine[KEYS][DMAX + 1];
+  __shared__ float Qs[QT][DMAX];
+  __shared__ float Gs[QT][DMAX];
+  __shared__ float lseS[QT], deltaS[QT];
+  __shared__ int startS[QT], endS[QT];
+  __shared__ int anyOverlap;
+  const int b = blockIdx.z, h = blockIdx.y, j0 = blockIdx.x * KEYS, j = j0 + threadIdx.x;
+  const int D = s.D, W = s.heads * s.D;
+  const int jLast = min(s.Lk, j0 + KEYS) - 1;
+  const uint32_t stream = drop.stream + (uint32_t)(b * s.heads + h);
+  const bool mine = j < s.Lk;
+  for (int d = 0; d < DMAX; d++) {
+    Kmine[threadIdx.x][d] = (mine && d < D) ? k.at(b, j)[h * D + d] : 0.f;
+    Vmine[threadIdx.x][d] = (mine && d < D) ? v.at(b, j)[h * D + d] : 0.f;
+  }
+  float dkr[DMAX], dvr[DMAX];
+#pragma unroll
+  for (int d = 0; d < DMAX; d++) dkr[d] = dvr[d] = 0.f;
+
+  for (int i0 = 0; i0 < s.Lq; i0 += QT) {
+    __syncthreads();
+    if (threadIdx.x == 0) anyOverlap = 0;
+    __syncthreads();
+    if (threadIdx.x < QT) {
+      const int i = i0 + threadIdx.x;
+      int st = 0, en = 0;
+      if (i < s.Lq) {
+        st = keyStart[b * s.Lq + i];
+        en = keyEnd[b * s.Lq + i];
+        if (!rangeOk(st, en, s.Lk)) st = en = 0;
+      }
+      startS[threadIdx.x] = st;
+      endS[threadIdx.x] = en;
+      const long long li = ((long long)b * s.heads + h) * s.Lq + i;
+      lseS[threadIdx.x] = i < s.Lq ? lse[li] : 0.f;
+      deltaS[threadIdx.x] = i < s.Lq ? delta[li] : 0.f;
+      if (st <= jLast && en > j0 && en > st) atomicOr(&anyOverlap, 1);
+    }
+    __syncthreads();
+    if (!anyOverlap) continue;
+    for (int e = threadIdx.x; e < QT * DMAX; e += blockDim.x) {
+      const int ii = e / DMAX, d = e % DMAX, i = i0 + ii;
+      const bool in = i < s.Lq && d < D;
+      Qs[ii][d] = in ? q.at(b, i)[h * D + d] : 0.f;
+      Gs[ii][d] = in ? dOut[((long long)b * s.Lq + i) * W + h * D + d] : 0.f;
+    }
+    __syncthreads();
+    if (!mine) continue;
+    for (int ii = 0; ii < QT; ii++) {
+      if (j < startS[ii] || j >= endS[ii]) continue;
+      const int i = i0 + ii;
+      float dot = 0.f, gv = 0.f;
+#pragma unroll
+      for (int d = 0; d < DMAX; d++) {
+        dot = fmaf(Kmine[threadIdx.x][d], Qs[ii][d], dot);
+        gv = fmaf(Vmine[threadIdx.x][d], Gs[ii][d], gv);
+      }
+      const float p = expf(s.scale * dot - lseS[ii]);
+      const float c = (float)dropoutFactor(drop, stream, (uint32_t)(i * s.Lk + j));
+      const float pc = p * c;
+      const float ds = s.scale * p * (c * gv - deltaS[ii]);
+#pragma unroll
+      for (int d = 0; d < DMAX; d++) {
+        dvr[d] = fmaf(pc, Gs[ii][d], dvr[d]);
+        dkr[d] = fmaf(ds, Qs[ii][d], dkr[d]);
+      }
+    }
+  }
+  if (!mine) return;
+  float* ko = dk.at(b, j) + h * D;
+  float* vo = dv.at(b, j) + h * D;
+#pragma unroll
+  for (int d = 0; d < DMAX; d++) {
+    if (d < D) {
+      ko[d] = dkr[d];
+      vo[d] = dvr[d];
+    }
+  }
+}

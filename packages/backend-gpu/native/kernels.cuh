@@ -1,0 +1,365 @@
+// The element-wise, row and reduction kernels of the op catalogue (f32 storage; f64 where an
+// accumulation or a single rounding per element is cheap). Semantics: @blankglm/tensor ops.ts,
+// oracle: @blankglm/backend-ref. Every reduction has a fixed order, so results are bit-identical
+// from run to run (no floating-point atomics anywhere).
+#pragma once
+#include "common.cuh"
+
+// Kinds of bad input a kernel can report (index into DEVICE_ERROR_KINDS in addon.cu).
+enum DeviceErrorKind : int {
+  ERR_INPUT_ID = 0,
+  ERR_POSITION_ID,
+  ERR_BLOCK_POSITION_ID,
+  ERR_ROW_INDEX,
+  ERR_TARGET_ID,
+  ERR_KEY_START,
+  ERR_KEY_END,
+  ERR_KEY_EMPTY,
+};
+
+// ---- dropout, scale, fill, AdamW ----
+__global__ void dropoutAddKernel(const float* __restrict__ x, const float* residual, float* out, long long n, Dropout d) {
+  for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x) {
+    const double dropped = (double)x[e] * dropoutFactor(d, d.stream, (uint32_t)e);
+    out[e] = (float)(residual ? (double)residual[e] + dropped : dropped);
+  }
+}
+
+__global__ void dropoutBackwardKernel(const float* dy, float* dx, long long n, Dropout d, bool accumulate) {
+  for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x) {
+    const double g = (double)dy[e] * dropoutFactor(d, d.stream, (uint32_t)e);
+    dx[e] = (float)(accumulate ? (double)dx[e] + g : g);
+  }
+}
+
+__global__ void scaleKernel(float* x, long long n, double factor) {
+  for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x) x[e] = (float)((double)x[e] * factor);
+}
+
+template <typename T>
+__global__ void fillKernel(T* x, long long n, T value) {
+  for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x) x[e] = value;
+}
+
+struct AdamParams {
+  double lr, beta1, beta2, eps, weightDecay, gradScale, biasCorrection1, biasCorrection2;
+};
+
+__global__ void adamwKernel(float* param, const float* grad, float* mState, float* vState, long long n, AdamParams p) {
+  for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x) {
+    const double g = (double)grad[e] * p.gradScale;
+    const double m = p.beta1 * (double)mState[e] + (1 - p.beta1) * g;
+    const double v = p.beta2 * (double)vState[e] + (1 - p.beta2) * g * g;
+    const double w = (double)param[e];
+    const double update = m / p.biasCorrection1 / (sqrt(v / p.biasCorrection2) + p.eps) + p.weightDecay * w;
+    param[e] = (float)(w - p.lr * update);
+    mState[e] = (float)m;
+    vState[e] = (float)v;
+  }
+}
+
+// ---- Σx²: per-block partial sums in f64, then one block sums the partials in order ----
+constexpr int SUMSQ_BLOCKS = 1024;
+
+__global__ void sumSquaresPartialKernel(const float* x, long long n, double* partial) {
+  __shared__ double shared[32];
+  double s = 0;
+  for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x) s += (double)x[e] * x[e];
+  s = blockSum(s, shared);
+  if (threadIdx.x == 0) partial[blockIdx.x] = s;
+}
+
+__global__ void sumSquaresFinalKernel(const double* partial, int count, float* out) {
+  __shared__ double shared[32];
+  double s = 0;
+  for (int i = threadIdx.x; i < count; i += blockDim.x) s += partial[i];
+  s = blockSum(s, shared);
+  if (threadIdx.x == 0) *out = (float)s;
+}
+
+// ---- embeddings and rows ----
+/** out[t, :] = wordEmb[inputIds[t]] + posEmb[positionIds[t]] (+ blockPosEmb[blockPositionIds[t]]). */
+__global__ void embeddingKernel(const float* wordEmb, const float* posEmb, const float* blockPosEmb, const int* inputIds, const int* positionIds,
+                                const int* blockIds, float* out, int T, int H, int V, int P, DeviceErrorRecord* err) {
+  const int t = blockIdx.x;
+  const int w = inputIds[t], p = positionIds[t], bp = blockIds ? blockIds[t] : 0;
+  const bool okW = w >= 0 && w < V, okP = p >= 0 && p < P, okB = !blockIds || (bp >= 0 && bp < P);
+  const bool ok = okW && okP && okB;
+  if (threadIdx.x == 0 && !ok) {
+    if (!okW) reportDeviceError(err, ERR_INPUT_ID, t, w, V);
+    else if (!okP) reportDeviceError(err, ERR_POSITION_ID, t, p, P);
+    else reportDeviceError(err, ERR_BLOCK_POSITION_ID, t, bp, P);
+  }
+  for (int h = threadIdx.x; h < H; h += blockDim.x) {
+    if (!ok) {
+      out[(long long)t * H + h] = 0.f;
+      continue;
+    }
+    double s = (double)wordEmb[(long long)w * H + h] + (double)posEmb[(long long)p * H + h];
+    if (blockPosEmb) s += (double)blockPosEmb[(long long)bp * H + h];
+    out[(long long)t * H + h] = (float)s;
+  }
+}
+
+/** out[t, :] = x[index[t], :]. */
+__global__ void gatherRowsKernel(const float* x, const int* index, float* out, int T, int R, int W, DeviceErrorRecord* err) {
+  const int t = blockIdx.x;
+  const int r = index[t];
+  const bool ok = r >= 0 && r < R;
+  if (threadIdx.x == 0 && !ok) reportDeviceError(err, ERR_ROW_INDEX, t, r, R);
+  for (int c = threadIdx.x; c < W; c += blockDim.x) out[(long long)t * W + c] = ok ? x[(long long)r * W + c] : 0.f;
+}
+
+// ---- a deterministic sort of (row id, t) pairs: bitonic network over 64-bit keys ----
+// key = (uint32 id) << 32 | t, so equal ids keep increasing t (a stable order); padding is ~0.
+constexpr int SORT_CHUNK = 2048;  // elements sorted in shared memory by one block of 1024 threads
+
+__global__ void makeSortKeysKernel(const int* ids, int count, unsigned long long* keys, int padded) {
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < padded; i += gridDim.x * blockDim.x)
+    keys[i] = i < count ? ((unsigned long long)(uint32_t)ids[i] << 32) | (uint32_t)i : ~0ULL;
+}
+
+/** All stages with k in [kFirst, kLast] and j ≤ 1024, on chunks of 2048 (global index decides direction). */
+__global__ void __launch_bounds__(1024) bitonicSharedKernel(unsigned long long* keys, int kFirst, int kLast) {
+  __shared__ unsigned long long s[SORT_CHUNK];
+  const int base = blockIdx.x * SORT_CHUNK;
+  s[threadIdx.x] = keys[base + threadIdx.x];
+  s[threadIdx.x + 1024] = keys[base + threadIdx.x + 1024];
+  for (int k = kFirst; k <= kLast; k <<= 1) {
+    for (int j = min(k >> 1, 1024); j > 0; j >>= 1) {
+      __syncthreads();
+      const int t = threadIdx.x;
+      const int i = (t / j) * 2 * j + (t % j), p = i + j;
+      const bool ascending = ((base + i) & k) == 0;
+      const unsigned long long a = s[i], b = s[p];
+      if ((a > b) == ascending) {
+        s[i] = b;
+        s[p] = a;
+      }
+    }
+  }
+  __syncthreads();
+  keys[base + threadIdx.x] = s[threadIdx.x];
+  keys[base + threadIdx.x + 1024] = s[threadIdx.x + 1024];
+}
+
+__global__ void bitonicGlobalKernel(unsigned long long* keys, int n, int j, int k) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  const int p = i ^ j;
+  if (p <= i) return;
+  const bool ascending = (i & k) == 0;
+  const unsigned long long a = keys[i], b = keys[p];
+  if ((a > b) == ascending) {
+    keys[i] = b;
+    keys[p] = a;
+  }
+}
+
+/**
+ * dst[row, :] += Σ src[t, :] over the t with index[t] = row, given the sorted keys: block s
+ * handles the group starting at sorted position s (other blocks exit), summing in f64 in
+ * increasing t — deterministic, and the reference's order.
+ */
+__global__ void segmentedRowSumKernel(const float* src, const unsigned long long* keys, int count, int rows, int W, float* dst, int errKind,
+                                      DeviceErrorRecord* err) {
+  const int s = blockIdx.x;
+  const int row = (int)(uint32_t)(keys[s] >> 32);
+  if (s > 0 && (int)(uint32_t)(keys[s - 1] >> 32) == row) return;
+  if (row < 0 || row >= rows) {
+    if (threadIdx.x == 0) reportDeviceError(err, errKind, (long long)(keys[s] & 0xffffffffULL), row, rows);
+    return;
+  }
+  int end = s + 1;
+  while (end < count && (int)(uint32_t)(keys[end] >> 32) == row) end++;
+  for (int c = threadIdx.x; c < W; c += blockDim.x) {
+    double sum = 0;
+    for (int g = s; g < end; g++) sum += (double)src[(long long)(keys[g] & 0xffffffffULL) * W + c];
+    const long long o = (long long)row * W + c;
+    dst[o] = (float)((double)dst[o] + sum);
+  }
+}
+
+// ---- layer norm ----
+/** One block per row: two-pass mean and biased variance in f64; saves mean and rstd. */
+__global__ void layerNormKernel(const float* x, const float* gamma, const float* beta, float* y, float* meanOut, float* rstdOut, int H, double eps) {
+  __shared__ double shared[32];
+  const long long row = (long long)blockIdx.x * H;
+  double s = 0;
+  for (int h = threadIdx.x; h < H; h += blockDim.x) s += x[row + h];
+  const double mean = blockSum(s, shared) / H;
+  double sq = 0;
+  for (int h = threadIdx.x; h < H; h += blockDim.x) {
+    const double d = x[row + h] - mean;
+    sq += d * d;
+  }
+  const double var = blockSum(sq, shared) / H;
+  const double rstd = 1.0 / sqrt(var + eps);
+  for (int h = threadIdx.x; h < H; h += blockDim.x) y[row + h] = (float)((x[row + h] - mean) * rstd * gamma[h] + beta[h]);
+  if (threadIdx.x == 0) {
+    meanOut[blockIdx.x] = (float)mean;
+    rstdOut[blockIdx.x] = (float)rstd;
+  }
+}
+
+/** dx = rstd · (g − mean(g) − x̂ · mean(g ⊙ x̂)), g = dy ⊙ gamma, per row (one block per row). */
+__global__ void layerNormBackwardDxKernel(const float* dy, const float* x, const float* gamma, const float* meanIn, const float* rstdIn, float* dx, int H,
+                                          bool accumulate) {
+  __shared__ double shared[32];
+  const long long row = (long long)blockIdx.x * H;
+  const double mean = meanIn[blockIdx.x], rstd = rstdIn[blockIdx.x];
+  double gs = 0, gxs = 0;
+  for (int h = threadIdx.x; h < H; h += blockDim.x) {
+    const double xh = (x[row + h] - mean) * rstd;
+    const double g = (double)dy[row + h] * gamma[h];
+    gs += g;
+    gxs += g * xh;
+  }
+  const double gMean = blockSum(gs, shared) / H;
+  const double gxMean = blockSum(gxs, shared) / H;
+  for (int h = threadIdx.x; h < H; h += blockDim.x) {
+    const double xh = (x[row + h] - mean) * rstd;
+    const double grad = rstd * ((double)dy[row + h] * gamma[h] - gMean - xh * gxMean);
+    dx[row + h] = (float)(accumulate ? (double)dx[row + h] + grad : grad);
+  }
+}
+
+/**
+ * Column sums over rows in two deterministic stages. Stage 1: block (cx, cy) sums rows
+ * [cy·ROWS_PER_CHUNK, …) of 32 columns into partial[cy, c] (f64). Stage 2: one thread per column
+ * adds the partials in chunk order to out (+=). `Value` gives element (r, c) of what is summed.
+ */
+constexpr int COLSUM_ROWS_PER_CHUNK = 256;
+
+template <typename Value>
+__global__ void columnPartialKernel(Value value, int R, int C, double* partial) {
+  __shared__ double tile[8][33];
+  const int c = blockIdx.x * 32 + threadIdx.x;
+  const int r0 = blockIdx.y * COLSUM_ROWS_PER_CHUNK, r1 = min(R, r0 + COLSUM_ROWS_PER_CHUNK);
+  double s = 0;
+  if (c < C)
+    for (int r = r0 + threadIdx.y; r < r1; r += 8) s += value(r, c);
+  tile[threadIdx.y][threadIdx.x] = s;
+  __syncthreads();
+  if (threadIdx.y == 0 && c < C) {
+    double t = 0;
+    for (int i = 0; i < 8; i++) t += tile[i][threadIdx.x];
+    partial[(long long)blockIdx.y * C + c] = t;
+  }
+}
+
+__global__ void columnFinalKernel(const double* partial, int chunks, int C, float* out) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  double s = 0;
+  for (int i = 0; i < chunks; i++) s += partial[(long long)i * C + c];
+  out[c] = (float)((double)out[c] + s);
+}
+
+struct DyTimesXHat {
+  const float *dy, *x, *mean, *rstd;
+  int H;
+  __device__ double operator()(int r, int c) const {
+    const long long o = (long long)r * H + c;
+    return (double)dy[o] * (((double)x[o] - mean[r]) * rstd[r]);
+  }
+};
+
+struct PlainValue {
+  const float* m;
+  int C;
+  __device__ double operator()(int r, int c) const { return m[(long long)r * C + c]; }
+};
+
+// ---- GELU (f64: these are single elementwise passes, memory bound) ----
+__device__ inline double geluTanhD(double x) {
+  const double t = tanh(0.7978845608028654 * (x + 0.044715 * x * x * x));
+  return 0.5 * x * (1 + t);
+}
+__device__ inline double geluTanhDerivD(double x) {
+  const double t = tanh(0.7978845608028654 * (x + 0.044715 * x * x * x));
+  return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * 0.7978845608028654 * (1 + 3 * 0.044715 * x * x);
+}
+__device__ inline double normalCdfD(double x) { return 0.5 * erfc(-x * 0.7071067811865476); }
+__device__ inline double geluErfD(double x) { return x * normalCdfD(x); }
+__device__ inline double geluErfDerivD(double x) { return normalCdfD(x) + x * 0.3989422804014327 * exp(-0.5 * x * x); }
+
+/** y = act(preAct) (activation 1 = gelu_tanh, 2 = gelu_erf). */
+__global__ void activationKernel(const float* preAct, float* y, long long n, int activation) {
+  for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x) {
+    const double z = preAct[e];
+    y[e] = (float)(activation == 1 ? geluTanhD(z) : activation == 2 ? geluErfD(z) : z);
+  }
+}
+
+/** dz = dy ⊙ act'(preAct). */
+__global__ void activationBackwardKernel(const float* dy, const float* preAct, float* dz, long long n, int activation) {
+  for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x) {
+    const double z = preAct[e];
+    const double d = activation == 1 ? geluTanhDerivD(z) : geluErfDerivD(z);
+    dz[e] = (float)((double)dy[e] * d);
+  }
+}
+
+// ---- cross-entropy over vocabulary chunks (online log-sum-exp per row, f64 state) ----
+struct CeState {
+  double max, sumExp, sumZ, zTarget;
+};
+
+__global__ void ceInitKernel(CeState* st, int T) {
+  const int t = blockIdx.x * blockDim.x + threadIdx.x;
+  if (t < T) st[t] = {-INFINITY, 0.0, 0.0, 0.0};
+}
+
+/** Folds logits z[t, 0:width] of vocabulary rows [v0, v0 + width) into row t's state (one block per row). */
+__global__ void ceChunkKernel(const float* z, int width, int v0, const int* targets, int V, CeState* st, DeviceErrorRecord* err) {
+  __shared__ double shared[32];
+  const int t = blockIdx.x;
+  const float* row = z + (long long)t * width;
+  double m = -INFINITY, sz = 0;
+  for (int v = threadIdx.x; v < width; v += blockDim.x) {
+    m = fmax(m, (double)row[v]);
+    sz += row[v];
+  }
+  m = blockMax(m, shared, (double)-INFINITY);
+  sz = blockSum(sz, shared);
+  double se = 0;
+  for (int v = threadIdx.x; v < width; v += blockDim.x) se += exp((double)row[v] - m);
+  se = blockSum(se, shared);
+  if (threadIdx.x == 0) {
+    CeState s = st[t];
+    const double nm = fmax(s.max, m);
+    s.sumExp = (s.sumExp == 0 ? 0 : s.sumExp * exp(s.max - nm)) + se * exp(m - nm);
+    s.max = nm;
+    s.sumZ += sz;
+    const int target = targets[t];
+    if (v0 == 0 && (target < 0 || target >= V)) reportDeviceError(err, ERR_TARGET_ID, t, target, V);
+    if (target >= v0 && target < v0 + width) s.zTarget = row[target - v0];
+    st[t] = s;
+  }
+}
+
+__global__ void ceFinishKernel(const CeState* st, int T, int V, double eps, float* losses, float* lse) {
+  const int t = blockIdx.x * blockDim.x + threadIdx.x;
+  if (t >= T) return;
+  const CeState s = st[t];
+  const double l = s.max + log(s.sumExp);
+  losses[t] = (float)((1 - eps) * (l - s.zTarget) + eps * (l - s.sumZ / V));
+  lse[t] = (float)l;
+}
+
+/** In place: z[t, v] ← weights[t] · (exp(z − lse[t]) − (1 − ε)[v0 + v = target] − ε/V). */
+__global__ void ceGradKernel(float* z, int T, int width, int v0, const int* targets, const float* lse, const float* weights, int V, double eps) {
+  const long long n = (long long)T * width;
+  for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x) {
+    const int t = (int)(e / width), v = (int)(e % width) + v0;
+    const double w = weights[t];
+    if (w == 0) {
+      z[e] = 0.f;
+      continue;
+    }
+    const double prob = exp((double)z[e] - (double)lse[t]);
+    const double target = v == targets[t] ? 1 - eps : 0;
+    z[e] = (float)(w * (prob - target - eps / V));
+  }
+}

@@ -6,7 +6,7 @@
 import { rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { openShards, splitDocuments, type ShardSet } from '@blankglm/data';
-import { fillBlanks, type GlmModel } from '@blankglm/model-spec';
+import { fillBlanks, type GlmModel, type NextTokenChooser } from '@blankglm/model-spec';
 import { Rng, type GlmBatch } from '@blankglm/tensor';
 import { loadBertTokenizer, type GlmTokenizer } from '@blankglm/tokenizer';
 import { PretrainError, resolvePretrainConfig, type PretrainConfig } from '@blankglm/trainer';
@@ -102,8 +102,20 @@ interface FillResult {
 
 function fillAll(model: GlmModel, blanks: DemoBlank[], tokenizer: GlmTokenizer): FillResult[] {
   const { mask, sop, eop } = tokenizer.special;
+  // Greedy over real words: command tokens ([PAD]/eos, [CLS], masks, sop) are never chosen, and a
+  // blank gets at least one token (eop only from the second token on).
+  const banned = new Set(Object.entries(tokenizer.special).filter(([k, v]) => typeof v === 'number' && k !== 'eop' && k !== 'paddedVocabSize').map(([, v]) => v as number));
+  const choose: NextTokenChooser = (logits, { step }) => {
+    let best = -1;
+    for (let i = 0; i < tokenizer.vocabSize && i < logits.length; i++) {
+      if (banned.has(i) || (i === eop && step === 0)) continue;
+      if (best < 0 || logits[i]! > logits[best]!) best = i;
+    }
+    if (step > 0 && eop < logits.length && logits[eop]! > logits[best]!) return eop;
+    return best;
+  };
   return blanks.map((b) => {
-    const r = fillBlanks(model, b.context, { maskIds: [mask], sopId: sop, eopId: eop, maxTokens: 6 });
+    const r = fillBlanks(model, b.context, { maskIds: [mask], sopId: sop, eopId: eop, maxTokens: 6, choose });
     const text = tokenizer.decode(r.blanks[0]!).trim() + (r.finished[0] ? '' : ' …');
     const answerLoss = model.forward(answerBatch(b, sop, eop)).loss!;
     return { text, answerLoss };
@@ -205,7 +217,7 @@ Examples:
           (first && last ? `; held-out loss ${first.loss.toFixed(3)} → ${last.loss.toFixed(3)} (perplexity ${first.perplexity.toFixed(0)} → ${last.perplexity.toFixed(0)})\n` : '\n'),
       );
       if (blanks.length > 0) {
-        io.stdout.write(`\nfilling a blank in ${blanks.length} sentences from held-out documents (greedy; loss = nats per token of the original word under each model):\n`);
+        io.stdout.write(`\nfilling a blank in ${blanks.length} sentences from held-out documents (greedy, at least one word token; loss = nats per token of the original word under each model):\n`);
         let exactUntrained = 0;
         let exactTrained = 0;
         let lossUntrained = 0;

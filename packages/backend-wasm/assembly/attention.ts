@@ -11,7 +11,7 @@
 // Views: element (b, t, c) of q/k/v/dq/dk/dv is at base + (b·batchStride + t·rowStride + c)·4;
 // the host passes base = tensor address + offset·4. out and dOut are contiguous [B, Lq, heads·D].
 import {
-  axpy4, consecutive4, dot4, dropsAll, dropThreshold, exp1, exp4, hmax, hsum, keepFactor4, scaledCopy, scaleRow, streamHash,
+  axpy2x4, axpy4, consecutive4, dot2x4, dot4, dropsAll, dropThreshold, exp1, exp4, hmax, hsum, keepFactor4, scaledCopy, scaleRow, streamHash,
 } from './vector-math';
 
 /** Keys per online-softmax block in the forward pass. */
@@ -21,7 +21,7 @@ const KEY_BLOCK: i32 = 64;
 export function attentionScratchBytes(keys: i32, headDim: i32): i32 {
   const d4 = (headDim + 3) & ~3;
   const k4 = (max(keys, KEY_BLOCK) + 7) & ~3;
-  return (2 * k4 + 2 * d4) * 4;
+  return (4 * k4 + 4 * d4 + 16) * 4;
 }
 
 /** Lanes [0, valid) all ones, the rest zero. */
@@ -34,6 +34,10 @@ export function attentionScratchBytes(keys: i32, headDim: i32): i32 {
  * Forward for items [itemStart, itemEnd):
  *   out_i = Σ_j P'_j v_j / l, with P_j = exp(s_j − m), s_j = scale·q_i·k_j, l = Σ_j P_j and P'_j the
  *   dropped-out P_j; lse_i = m + log l (before dropout).
+ * Neighbouring queries i, i+1 of one head with the same keyStart run as a pair sharing every k and
+ * v load. Blocks and groups of keys start at keyStart for both, and the lanes past a query's own
+ * keyEnd get a −∞ score (probability exactly 0), so each query's result has the same bits paired
+ * or alone — and so for any split of the items among threads.
  */
 export function attentionForward(
   q: usize, qRow: i32, qBatch: i32,
@@ -45,6 +49,7 @@ export function attentionForward(
   scratch: usize, itemStart: i32, itemEnd: i32,
 ): void {
   const D = <usize>headDim;
+  const d4 = (D + 3) & ~(<usize>3);
   const W = <usize>(heads * headDim);
   const useDropout = dropP > 0;
   const threshold = dropThreshold(dropP);
@@ -52,66 +57,96 @@ export function attentionForward(
   const keepScale = <f32>(1.0 / (1.0 - dropP));
   const scaleV = f32x4.splat(scale);
   const negInf = f32x4.splat(-Infinity);
-  const acc = scratch; // [D]: Σ_j P'_j v_j so far
-  const scores = scratch + ((D + 3) & ~(<usize>3)) * 4; // [KEY_BLOCK]
+  const accA = scratch; // [D]: Σ_j P'_j v_j so far, query A
+  const accB = accA + d4 * 4; // [D]: the same for query B
+  const scoresA = accB + d4 * 4; // [KEY_BLOCK]
+  const scoresB = scoresA + <usize>KEY_BLOCK * 4; // [KEY_BLOCK]
   const kRowBytes = <usize>kRow * 4;
   const vRowBytes = <usize>vRow * 4;
 
-  for (let item = itemStart; item < itemEnd; item++) {
-    const i = item % queries;
+  let item = itemStart;
+  while (item < itemEnd) {
+    const iA = item % queries;
     const bh = item / queries;
     const h = bh % heads;
     const b = bh / heads;
     const streamKey = streamHash(seed, stream + <u32>bh);
-    const start = load<i32>(keyStart + <usize>(b * queries + i) * 4);
-    const end = load<i32>(keyEnd + <usize>(b * queries + i) * 4);
-    const qi = q + (<usize>b * <usize>qBatch + <usize>i * <usize>qRow + <usize>h * D) * 4;
+    const start = load<i32>(keyStart + <usize>(b * queries + iA) * 4);
+    const endA = load<i32>(keyEnd + <usize>(b * queries + iA) * 4);
+    // Pair with the next query when it is this thread's, of the same head, and starts alike;
+    // otherwise B repeats A and its results are dropped.
+    const paired = item + 1 < itemEnd && iA + 1 < queries && load<i32>(keyStart + <usize>(b * queries + iA + 1) * 4) == start;
+    const iB = paired ? iA + 1 : iA;
+    const endB = paired ? load<i32>(keyEnd + <usize>(b * queries + iB) * 4) : endA;
+    const end = max(endA, endB);
+    const qA = q + (<usize>b * <usize>qBatch + <usize>iA * <usize>qRow + <usize>h * D) * 4;
+    const qB = q + (<usize>b * <usize>qBatch + <usize>iB * <usize>qRow + <usize>h * D) * 4;
     const kBase = k + (<usize>b * <usize>kBatch + <usize>h * D) * 4;
     const vBase = v + (<usize>b * <usize>vBatch + <usize>h * D) * 4;
-    memory.fill(acc, 0, D * 4);
-    let m: f32 = -Infinity;
-    let l: f32 = 0;
+    memory.fill(accA, 0, 2 * d4 * 4);
+    let mA: f32 = -Infinity, lA: f32 = 0;
+    let mB: f32 = -Infinity, lB: f32 = 0;
 
     for (let j0 = start; j0 < end; j0 += KEY_BLOCK) {
       const n = min(KEY_BLOCK, end - j0);
       const last = j0 + n - 1;
-      // Scores in groups of four keys; a partial last group repeats its last key, masked to −∞.
-      let blockMax = negInf;
+      // A key lane j counts for a query when j < min(its keyEnd, this block's end).
+      const limitA = min(endA, j0 + n), limitB = min(endB, j0 + n);
+      let blockMaxA = negInf, blockMaxB = negInf;
       for (let g = 0; g < n; g += 4) {
         const j = j0 + g;
-        const k0 = kBase + <usize>j * kRowBytes;
-        const k1 = kBase + <usize>min(j + 1, last) * kRowBytes;
-        const k2 = kBase + <usize>min(j + 2, last) * kRowBytes;
-        const k3 = kBase + <usize>min(j + 3, last) * kRowBytes;
-        let s = f32x4.mul(dot4(qi, k0, k1, k2, k3, D), scaleV);
-        if (g + 4 > n) s = v128.bitselect(s, negInf, laneMask(n - g));
-        v128.store(scores + <usize>g * 4, s);
-        blockMax = f32x4.max(blockMax, s);
+        dot2x4(qA, qB, kBase + <usize>j * kRowBytes, kBase + <usize>min(j + 1, last) * kRowBytes, kBase + <usize>min(j + 2, last) * kRowBytes, kBase + <usize>min(j + 3, last) * kRowBytes, D, scoresA + <usize>g * 4, scoresB + <usize>g * 4);
+        let sA = f32x4.mul(v128.load(scoresA + <usize>g * 4), scaleV);
+        let sB = f32x4.mul(v128.load(scoresB + <usize>g * 4), scaleV);
+        if (j + 4 > limitA) sA = v128.bitselect(sA, negInf, laneMask(limitA - j));
+        if (j + 4 > limitB) sB = v128.bitselect(sB, negInf, laneMask(limitB - j));
+        v128.store(scoresA + <usize>g * 4, sA);
+        v128.store(scoresB + <usize>g * 4, sB);
+        blockMaxA = f32x4.max(blockMaxA, sA);
+        blockMaxB = f32x4.max(blockMaxB, sB);
       }
-      const mNew = max(m, hmax(blockMax));
-      if (mNew > m) {
-        const correction = exp1(m - mNew); // 0 on the first block (m = −∞)
-        l *= correction;
-        scaleRow(acc, correction, D);
-        m = mNew;
+      const mNewA = max(mA, hmax(blockMaxA));
+      if (mNewA > mA) {
+        const correction = exp1(mA - mNewA); // 0 on the first block (m = −∞)
+        lA *= correction;
+        scaleRow(accA, correction, D);
+        mA = mNewA;
       }
-      const mV = f32x4.splat(m);
-      let sumV = f32x4.splat(0);
+      const mNewB = max(mB, hmax(blockMaxB));
+      if (mNewB > mB) {
+        const correction = exp1(mB - mNewB);
+        lB *= correction;
+        scaleRow(accB, correction, D);
+        mB = mNewB;
+      }
+      const mAV = f32x4.splat(mA), mBV = f32x4.splat(mB);
+      let sumA = f32x4.splat(0), sumB = f32x4.splat(0);
       for (let g = 0; g < n; g += 4) {
         const j = j0 + g;
-        let prob = exp4(f32x4.sub(v128.load(scores + <usize>g * 4), mV));
-        sumV = f32x4.add(sumV, prob);
-        if (useDropout) prob = f32x4.mul(prob, keepFactor4(streamKey, consecutive4(<u32>(i * keys + j)), threshold, dropAll, keepScale));
+        let probA = exp4(f32x4.sub(v128.load(scoresA + <usize>g * 4), mAV));
+        let probB = exp4(f32x4.sub(v128.load(scoresB + <usize>g * 4), mBV));
+        sumA = f32x4.add(sumA, probA);
+        sumB = f32x4.add(sumB, probB);
+        if (useDropout) {
+          probA = f32x4.mul(probA, keepFactor4(streamKey, consecutive4(<u32>(iA * keys + j)), threshold, dropAll, keepScale));
+          probB = f32x4.mul(probB, keepFactor4(streamKey, consecutive4(<u32>(iB * keys + j)), threshold, dropAll, keepScale));
+        }
         const v0 = vBase + <usize>j * vRowBytes;
         const v1 = vBase + <usize>min(j + 1, last) * vRowBytes;
         const v2 = vBase + <usize>min(j + 2, last) * vRowBytes;
         const v3 = vBase + <usize>min(j + 3, last) * vRowBytes;
-        axpy4(acc, prob, v0, v1, v2, v3, D);
+        axpy2x4(accA, probA, accB, probB, v0, v1, v2, v3, D);
       }
-      l += hsum(sumV);
+      lA += hsum(sumA);
+      lB += hsum(sumB);
     }
-    scaledCopy(out + (<usize>(b * queries + i) * W + <usize>h * D) * 4, acc, <f32>1.0 / l, D);
-    if (hasLse) store<f32>(lse + <usize>item * 4, m + <f32>Math.log(<f64>l));
+    scaledCopy(out + (<usize>(b * queries + iA) * W + <usize>h * D) * 4, accA, <f32>1.0 / lA, D);
+    if (hasLse) store<f32>(lse + <usize>item * 4, mA + <f32>Math.log(<f64>lA));
+    if (paired) {
+      scaledCopy(out + (<usize>(b * queries + iB) * W + <usize>h * D) * 4, accB, <f32>1.0 / lB, D);
+      if (hasLse) store<f32>(lse + <usize>(item + 1) * 4, mB + <f32>Math.log(<f64>lB));
+    }
+    item += paired ? 2 : 1;
   }
 }
 
@@ -119,6 +154,8 @@ export function attentionForward(
  * Backward pass 1, items (b, h, i) in [itemStart, itemEnd), recomputing P_j = exp(s_j − lse_i):
  *   dP_j = c_j·(dOut_i·v_j),  Δ_i = Σ_j P_j dP_j,  dq_i = scale·Σ_j P_j (dP_j − Δ_i) k_j
  * (c_j the dropout factor). dq is written (=); Δ_i goes to delta[(b·heads + h)·Lq + i] for pass 2.
+ * Queries run in pairs as in the forward pass (lanes past a query's keyEnd get P = 0, which adds
+ * exact zeros), so the bits do not depend on the pairing.
  */
 export function attentionBackwardQueries(
   q: usize, qRow: i32, qBatch: i32,
@@ -131,6 +168,7 @@ export function attentionBackwardQueries(
   scratch: usize, itemStart: i32, itemEnd: i32,
 ): void {
   const D = <usize>headDim;
+  const d4 = (D + 3) & ~(<usize>3);
   const W = <usize>(heads * headDim);
   const useDropout = dropP > 0;
   const threshold = dropThreshold(dropP);
@@ -138,51 +176,83 @@ export function attentionBackwardQueries(
   const keepScale = <f32>(1.0 / (1.0 - dropP));
   const scaleV = f32x4.splat(scale);
   const k4 = <usize>((max(keys, KEY_BLOCK) + 7) & ~3);
-  const probs = scratch; // [k4]: P_j of this query, from index 0 = keyStart
-  const dProbs = scratch + k4 * 4; // [k4]: dP_j
-  const dqAcc = dProbs + k4 * 4; // [D]
+  const probsA = scratch; // [k4]: P_j of query A, from index 0 = keyStart
+  const dProbsA = probsA + k4 * 4; // [k4]: dP_j of query A
+  const probsB = dProbsA + k4 * 4; // [k4]
+  const dProbsB = probsB + k4 * 4; // [k4]
+  const dqA = dProbsB + k4 * 4; // [D]
+  const dqB = dqA + d4 * 4; // [D]
   const kRowBytes = <usize>kRow * 4;
   const vRowBytes = <usize>vRow * 4;
 
-  for (let item = itemStart; item < itemEnd; item++) {
-    const i = item % queries;
+  let item = itemStart;
+  while (item < itemEnd) {
+    const iA = item % queries;
     const bh = item / queries;
     const h = bh % heads;
     const b = bh / heads;
     const streamKey = streamHash(seed, stream + <u32>bh);
-    const start = load<i32>(keyStart + <usize>(b * queries + i) * 4);
-    const end = load<i32>(keyEnd + <usize>(b * queries + i) * 4);
-    const n = end - start;
-    const last = end - 1;
-    const qi = q + (<usize>b * <usize>qBatch + <usize>i * <usize>qRow + <usize>h * D) * 4;
-    const gi = dOut + (<usize>(b * queries + i) * W + <usize>h * D) * 4;
+    const start = load<i32>(keyStart + <usize>(b * queries + iA) * 4);
+    const endA = load<i32>(keyEnd + <usize>(b * queries + iA) * 4);
+    const paired = item + 1 < itemEnd && iA + 1 < queries && load<i32>(keyStart + <usize>(b * queries + iA + 1) * 4) == start;
+    const iB = paired ? iA + 1 : iA;
+    const endB = paired ? load<i32>(keyEnd + <usize>(b * queries + iB) * 4) : endA;
+    const n = max(endA, endB) - start;
+    const last = start + n - 1;
+    const qA = q + (<usize>b * <usize>qBatch + <usize>iA * <usize>qRow + <usize>h * D) * 4;
+    const qB = q + (<usize>b * <usize>qBatch + <usize>iB * <usize>qRow + <usize>h * D) * 4;
+    const gA = dOut + (<usize>(b * queries + iA) * W + <usize>h * D) * 4;
+    const gB = dOut + (<usize>(b * queries + iB) * W + <usize>h * D) * 4;
     const kBase = k + (<usize>b * <usize>kBatch + <usize>h * D) * 4;
     const vBase = v + (<usize>b * <usize>vBatch + <usize>h * D) * 4;
-    const lseV = f32x4.splat(load<f32>(lse + <usize>item * 4));
+    const lseA = f32x4.splat(load<f32>(lse + <usize>item * 4));
+    const lseB = f32x4.splat(load<f32>(lse + <usize>(paired ? item + 1 : item) * 4));
 
-    let probDotDProb = f32x4.splat(0);
+    let sumA = f32x4.splat(0), sumB = f32x4.splat(0);
     for (let g = 0; g < n; g += 4) {
       const j = start + g;
-      const j1 = min(j + 1, last), j2 = min(j + 2, last), j3 = min(j + 3, last);
-      let prob = exp4(f32x4.sub(f32x4.mul(dot4(qi, kBase + <usize>j * kRowBytes, kBase + <usize>j1 * kRowBytes, kBase + <usize>j2 * kRowBytes, kBase + <usize>j3 * kRowBytes, D), scaleV), lseV));
-      if (g + 4 > n) prob = v128.and(prob, laneMask(n - g));
-      let dProb = dot4(gi, vBase + <usize>j * vRowBytes, vBase + <usize>j1 * vRowBytes, vBase + <usize>j2 * vRowBytes, vBase + <usize>j3 * vRowBytes, D);
-      if (useDropout) dProb = f32x4.mul(dProb, keepFactor4(streamKey, consecutive4(<u32>(i * keys + j)), threshold, dropAll, keepScale));
-      v128.store(probs + <usize>g * 4, prob);
-      v128.store(dProbs + <usize>g * 4, dProb);
-      probDotDProb = f32x4.add(probDotDProb, f32x4.mul(prob, dProb));
+      const k0 = kBase + <usize>j * kRowBytes, k1 = kBase + <usize>min(j + 1, last) * kRowBytes;
+      const k2 = kBase + <usize>min(j + 2, last) * kRowBytes, k3 = kBase + <usize>min(j + 3, last) * kRowBytes;
+      const v0 = vBase + <usize>j * vRowBytes, v1 = vBase + <usize>min(j + 1, last) * vRowBytes;
+      const v2 = vBase + <usize>min(j + 2, last) * vRowBytes, v3 = vBase + <usize>min(j + 3, last) * vRowBytes;
+      const o = <usize>g * 4;
+      dot2x4(qA, qB, k0, k1, k2, k3, D, probsA + o, probsB + o);
+      dot2x4(gA, gB, v0, v1, v2, v3, D, dProbsA + o, dProbsB + o);
+      let probA = exp4(f32x4.sub(f32x4.mul(v128.load(probsA + o), scaleV), lseA));
+      let probB = exp4(f32x4.sub(f32x4.mul(v128.load(probsB + o), scaleV), lseB));
+      if (j + 4 > endA) probA = v128.and(probA, laneMask(endA - j));
+      if (j + 4 > endB) probB = v128.and(probB, laneMask(endB - j));
+      let dProbA = v128.load(dProbsA + o);
+      let dProbB = v128.load(dProbsB + o);
+      if (useDropout) {
+        dProbA = f32x4.mul(dProbA, keepFactor4(streamKey, consecutive4(<u32>(iA * keys + j)), threshold, dropAll, keepScale));
+        dProbB = f32x4.mul(dProbB, keepFactor4(streamKey, consecutive4(<u32>(iB * keys + j)), threshold, dropAll, keepScale));
+      }
+      v128.store(probsA + o, probA);
+      v128.store(probsB + o, probB);
+      v128.store(dProbsA + o, dProbA);
+      v128.store(dProbsB + o, dProbB);
+      sumA = f32x4.add(sumA, f32x4.mul(probA, dProbA));
+      sumB = f32x4.add(sumB, f32x4.mul(probB, dProbB));
     }
-    const deltaI = hsum(probDotDProb);
-    const deltaV = f32x4.splat(deltaI);
+    const deltaA = hsum(sumA), deltaB = hsum(sumB);
+    const deltaAV = f32x4.splat(deltaA), deltaBV = f32x4.splat(deltaB);
 
-    memory.fill(dqAcc, 0, D * 4);
+    memory.fill(dqA, 0, 2 * d4 * 4);
     for (let g = 0; g < n; g += 4) {
       const j = start + g;
-      const dScore = f32x4.mul(v128.load(probs + <usize>g * 4), f32x4.sub(v128.load(dProbs + <usize>g * 4), deltaV));
-      axpy4(dqAcc, dScore, kBase + <usize>j * kRowBytes, kBase + <usize>min(j + 1, last) * kRowBytes, kBase + <usize>min(j + 2, last) * kRowBytes, kBase + <usize>min(j + 3, last) * kRowBytes, D);
+      const o = <usize>g * 4;
+      const dScoreA = f32x4.mul(v128.load(probsA + o), f32x4.sub(v128.load(dProbsA + o), deltaAV));
+      const dScoreB = f32x4.mul(v128.load(probsB + o), f32x4.sub(v128.load(dProbsB + o), deltaBV));
+      axpy2x4(dqA, dScoreA, dqB, dScoreB, kBase + <usize>j * kRowBytes, kBase + <usize>min(j + 1, last) * kRowBytes, kBase + <usize>min(j + 2, last) * kRowBytes, kBase + <usize>min(j + 3, last) * kRowBytes, D);
     }
-    scaledCopy(dq + (<usize>b * <usize>dqBatch + <usize>i * <usize>dqRow + <usize>h * D) * 4, dqAcc, scale, D);
-    store<f32>(delta + <usize>item * 4, deltaI);
+    scaledCopy(dq + (<usize>b * <usize>dqBatch + <usize>iA * <usize>dqRow + <usize>h * D) * 4, dqA, scale, D);
+    store<f32>(delta + <usize>item * 4, deltaA);
+    if (paired) {
+      scaledCopy(dq + (<usize>b * <usize>dqBatch + <usize>iB * <usize>dqRow + <usize>h * D) * 4, dqB, scale, D);
+      store<f32>(delta + <usize>(item + 1) * 4, deltaB);
+    }
+    item += paired ? 2 : 1;
   }
 }
 
@@ -191,6 +261,8 @@ export function attentionBackwardQueries(
  * increasing i (four at a time):
  *   dv_j = Σ_i P_ij c_ij dOut_i,   dk_j = scale·Σ_i P_ij (dP_ij − Δ_i) q_i
  * written (=); a key no query sees gets zeros. P and dP are recomputed exactly as in pass 1.
+ * Neighbouring keys j, j+1 run as a pair over the queries that see either; a query that does not
+ * see one of them adds exact zeros to that key's sums, so the bits do not depend on the pairing.
  */
 export function attentionBackwardKeys(
   q: usize, qRow: i32, qBatch: i32,
@@ -211,34 +283,48 @@ export function attentionBackwardKeys(
   const keepScale = <f32>(1.0 / (1.0 - dropP));
   const scaleV = f32x4.splat(scale);
   const d4 = (D + 3) & ~(<usize>3);
-  const dkAcc = scratch; // [D]
-  const dvAcc = scratch + d4 * 4; // [D]
+  const dkA = scratch; // [D]
+  const dvA = dkA + d4 * 4; // [D]
+  const dkB = dvA + d4 * 4; // [D]
+  const dvB = dkB + d4 * 4; // [D]
+  const tile = dvB + d4 * 4; // 4 × v128: scores and dP of the current group, keys A and B
+  const laneBits = i32x4(1, 2, 4, 8);
 
-  for (let item = itemStart; item < itemEnd; item++) {
-    const j = item % keys;
+  let item = itemStart;
+  while (item < itemEnd) {
+    const jA = item % keys;
     const bh = item / keys;
     const h = bh % heads;
     const b = bh / heads;
+    const paired = item + 1 < itemEnd && jA + 1 < keys;
+    const jB = paired ? jA + 1 : jA;
     const streamKey = streamHash(seed, stream + <u32>bh);
-    const kj = k + (<usize>b * <usize>kBatch + <usize>j * <usize>kRow + <usize>h * D) * 4;
-    const vj = v + (<usize>b * <usize>vBatch + <usize>j * <usize>vRow + <usize>h * D) * 4;
+    const kA = k + (<usize>b * <usize>kBatch + <usize>jA * <usize>kRow + <usize>h * D) * 4;
+    const kB = k + (<usize>b * <usize>kBatch + <usize>jB * <usize>kRow + <usize>h * D) * 4;
+    const vA = v + (<usize>b * <usize>vBatch + <usize>jA * <usize>vRow + <usize>h * D) * 4;
+    const vB = v + (<usize>b * <usize>vBatch + <usize>jB * <usize>vRow + <usize>h * D) * 4;
     const qBase = q + (<usize>b * <usize>qBatch + <usize>h * D) * 4;
     const gBase = dOut + (<usize>(b * queries) * W + <usize>h * D) * 4;
     const rangeBase = <usize>(b * queries) * 4;
     const lseBase = lse + <usize>(bh * queries) * 4;
     const deltaBase = delta + <usize>(bh * queries) * 4;
-    memory.fill(dkAcc, 0, D * 4);
-    memory.fill(dvAcc, 0, D * 4);
+    memory.fill(dkA, 0, 4 * d4 * 4);
 
-    // Queries seeing key j, gathered four at a time (a partial group repeats its last query, masked).
+    // Queries seeing key A or B, gathered four at a time (a partial group repeats its last query);
+    // seesA / seesB hold one bit per lane.
     let i0 = 0, i1 = 0, i2 = 0, i3 = 0;
     let count = 0;
+    let seesA = 0, seesB = 0;
     for (let i = 0; i <= queries; i++) {
       if (i < queries) {
         const s = load<i32>(keyStart + rangeBase + <usize>i * 4);
         const e = load<i32>(keyEnd + rangeBase + <usize>i * 4);
-        if (j < s || j >= e) continue;
+        const a = jA >= s && jA < e;
+        const c = paired && jB >= s && jB < e;
+        if (!a && !c) continue;
         if (count == 0) i0 = i; else if (count == 1) i1 = i; else if (count == 2) i2 = i; else i3 = i;
+        seesA |= <i32>a << count;
+        seesB |= <i32>c << count;
         count++;
         if (count < 4) continue;
       } else {
@@ -253,22 +339,38 @@ export function attentionBackwardKeys(
       const g2 = gBase + <usize>i2 * W * 4, g3 = gBase + <usize>i3 * W * 4;
       const lse4 = f32x4(load<f32>(lseBase + <usize>i0 * 4), load<f32>(lseBase + <usize>i1 * 4), load<f32>(lseBase + <usize>i2 * 4), load<f32>(lseBase + <usize>i3 * 4));
       const delta4 = f32x4(load<f32>(deltaBase + <usize>i0 * 4), load<f32>(deltaBase + <usize>i1 * 4), load<f32>(deltaBase + <usize>i2 * 4), load<f32>(deltaBase + <usize>i3 * 4));
-      let prob = exp4(f32x4.sub(f32x4.mul(dot4(kj, q0, q1, q2, q3, D), scaleV), lse4));
-      if (count < 4) prob = v128.and(prob, laneMask(count));
-      let dProb = dot4(vj, g0, g1, g2, g3, D);
-      let keptProb = prob;
+      dot2x4(kA, kB, q0, q1, q2, q3, D, tile, tile + 16);
+      dot2x4(vA, vB, g0, g1, g2, g3, D, tile + 32, tile + 48);
+      const maskA = i32x4.ne(v128.and(i32x4.splat(seesA), laneBits), i32x4.splat(0));
+      const maskB = i32x4.ne(v128.and(i32x4.splat(seesB), laneBits), i32x4.splat(0));
+      const probA = v128.and(exp4(f32x4.sub(f32x4.mul(v128.load(tile), scaleV), lse4)), maskA);
+      const probB = v128.and(exp4(f32x4.sub(f32x4.mul(v128.load(tile, 16), scaleV), lse4)), maskB);
+      let dProbA = v128.load(tile, 32);
+      let dProbB = v128.load(tile, 48);
+      let keptA = probA, keptB = probB;
       if (useDropout) {
-        const element = i32x4.add(i32x4.mul(i32x4(i0, i1, i2, i3), i32x4.splat(keys)), i32x4.splat(j));
-        const factor = keepFactor4(streamKey, element, threshold, dropAll, keepScale);
-        dProb = f32x4.mul(dProb, factor);
-        keptProb = f32x4.mul(prob, factor);
+        const rows = i32x4.mul(i32x4(i0, i1, i2, i3), i32x4.splat(keys));
+        const factorA = keepFactor4(streamKey, i32x4.add(rows, i32x4.splat(jA)), threshold, dropAll, keepScale);
+        const factorB = keepFactor4(streamKey, i32x4.add(rows, i32x4.splat(jB)), threshold, dropAll, keepScale);
+        dProbA = f32x4.mul(dProbA, factorA);
+        dProbB = f32x4.mul(dProbB, factorB);
+        keptA = f32x4.mul(probA, factorA);
+        keptB = f32x4.mul(probB, factorB);
       }
-      const dScore = f32x4.mul(prob, f32x4.sub(dProb, delta4));
-      axpy4(dvAcc, keptProb, g0, g1, g2, g3, D);
-      axpy4(dkAcc, dScore, q0, q1, q2, q3, D);
+      const dScoreA = f32x4.mul(probA, f32x4.sub(dProbA, delta4));
+      const dScoreB = f32x4.mul(probB, f32x4.sub(dProbB, delta4));
+      axpy2x4(dvA, keptA, dvB, keptB, g0, g1, g2, g3, D);
+      axpy2x4(dkA, dScoreA, dkB, dScoreB, q0, q1, q2, q3, D);
       count = 0;
+      seesA = 0;
+      seesB = 0;
     }
-    scaledCopy(dk + (<usize>b * <usize>dkBatch + <usize>j * <usize>dkRow + <usize>h * D) * 4, dkAcc, scale, D);
-    scaledCopy(dv + (<usize>b * <usize>dvBatch + <usize>j * <usize>dvRow + <usize>h * D) * 4, dvAcc, 1, D);
+    scaledCopy(dk + (<usize>b * <usize>dkBatch + <usize>jA * <usize>dkRow + <usize>h * D) * 4, dkA, scale, D);
+    scaledCopy(dv + (<usize>b * <usize>dvBatch + <usize>jA * <usize>dvRow + <usize>h * D) * 4, dvA, 1, D);
+    if (paired) {
+      scaledCopy(dk + (<usize>b * <usize>dkBatch + <usize>jB * <usize>dkRow + <usize>h * D) * 4, dkB, scale, D);
+      scaledCopy(dv + (<usize>b * <usize>dvBatch + <usize>jB * <usize>dvRow + <usize>h * D) * 4, dvB, 1, D);
+    }
+    item += paired ? 2 : 1;
   }
 }

@@ -182,3 +182,71 @@ export function dropsAll(p: f64): bool {
   for (; o < n4 * 4; o += 16) v128.store(dst + o, f32x4.mul(v128.load(src + o), cv));
   for (; o < n * 4; o += 4) store<f32>(dst + o, load<f32>(src + o) * c);
 }
+
+/**
+ * Two rows against four: stores [a·b0, a·b1, a·b2, a·b3] at outA and [c·b0, …, c·b3] at outC, each
+ * lane summed exactly as dot4 sums it (so a score has the same bits alone or paired). The b rows
+ * are loaded once for both.
+ */
+// @ts-ignore: decorator
+@inline export function dot2x4(a: usize, c: usize, b0: usize, b1: usize, b2: usize, b3: usize, n: usize, outA: usize, outC: usize): void {
+  let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+  let t0 = f32x4.splat(0), t1 = f32x4.splat(0), t2 = f32x4.splat(0), t3 = f32x4.splat(0);
+  const n4 = n & ~(<usize>3);
+  let o: usize = 0;
+  for (; o < n4 * 4; o += 16) {
+    const av = v128.load(a + o);
+    const cv = v128.load(c + o);
+    const x0 = v128.load(b0 + o), x1 = v128.load(b1 + o), x2 = v128.load(b2 + o), x3 = v128.load(b3 + o);
+    s0 = madd(av, x0, s0);
+    t0 = madd(cv, x0, t0);
+    s1 = madd(av, x1, s1);
+    t1 = madd(cv, x1, t1);
+    s2 = madd(av, x2, s2);
+    t2 = madd(cv, x2, t2);
+    s3 = madd(av, x3, s3);
+    t3 = madd(cv, x3, t3);
+  }
+  let r = transposeSum(s0, s1, s2, s3);
+  let u = transposeSum(t0, t1, t2, t3);
+  for (; o < n * 4; o += 4) {
+    const b = f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(load<f32>(b0 + o)), 1, load<f32>(b1 + o)), 2, load<f32>(b2 + o)), 3, load<f32>(b3 + o));
+    r = f32x4.add(r, f32x4.mul(f32x4.splat(load<f32>(a + o)), b));
+    u = f32x4.add(u, f32x4.mul(f32x4.splat(load<f32>(c + o)), b));
+  }
+  v128.store(outA, r);
+  v128.store(outC, u);
+}
+
+/**
+ * accA[0..n) += Σ_l cA[l]·x_l and accC[0..n) += Σ_l cC[l]·x_l (l = 0..3, in that order), each
+ * exactly as axpy4 computes it; the x rows are loaded once for both.
+ */
+// @ts-ignore: decorator
+@inline export function axpy2x4(accA: usize, cA: v128, accC: usize, cC: v128, x0: usize, x1: usize, x2: usize, x3: usize, n: usize): void {
+  const a0 = f32x4.splat(f32x4.extract_lane(cA, 0)), a1 = f32x4.splat(f32x4.extract_lane(cA, 1));
+  const a2 = f32x4.splat(f32x4.extract_lane(cA, 2)), a3 = f32x4.splat(f32x4.extract_lane(cA, 3));
+  const c0 = f32x4.splat(f32x4.extract_lane(cC, 0)), c1 = f32x4.splat(f32x4.extract_lane(cC, 1));
+  const c2 = f32x4.splat(f32x4.extract_lane(cC, 2)), c3 = f32x4.splat(f32x4.extract_lane(cC, 3));
+  const n4 = n & ~(<usize>3);
+  let o: usize = 0;
+  for (; o < n4 * 4; o += 16) {
+    const y0 = v128.load(x0 + o), y1 = v128.load(x1 + o), y2 = v128.load(x2 + o), y3 = v128.load(x3 + o);
+    let s = v128.load(accA + o);
+    let t = v128.load(accC + o);
+    s = madd(a0, y0, s);
+    t = madd(c0, y0, t);
+    s = madd(a1, y1, s);
+    t = madd(c1, y1, t);
+    s = madd(a2, y2, s);
+    t = madd(c2, y2, t);
+    s = madd(a3, y3, s);
+    t = madd(c3, y3, t);
+    v128.store(accA + o, s);
+    v128.store(accC + o, t);
+  }
+  if (o < n * 4) {
+    axpy4(accA + o, cA, x0 + o, x1 + o, x2 + o, x3 + o, n - n4);
+    axpy4(accC + o, cC, x0 + o, x1 + o, x2 + o, x3 + o, n - n4);
+  }
+}

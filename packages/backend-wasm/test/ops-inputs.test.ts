@@ -59,9 +59,9 @@ describe('bad ids and key ranges', () => {
 });
 
 describe('attention over more keys than the per-thread scratch holds', () => {
-  it('matches the reference (2 queries × 263,000 keys: Σ over a host temporary)', () => {
+  it('matches the reference (2 queries × 132,000 keys: Σ over a host temporary)', () => {
     const Lq = 2;
-    const Lk = 263_000; // pass 1 keeps P and dP of one query: 2·Lk floats > 2 MiB of scratch
+    const Lk = 132_000; // pass 1 keeps P and dP of two queries: 4·Lk floats > 2 MiB of scratch
     const D = 4;
     const rng = new Rng(11);
     const normal = (n: number) => Float32Array.from({ length: n }, () => rng.normal(0, 1));

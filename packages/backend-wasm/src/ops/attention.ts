@@ -21,7 +21,7 @@ const MIN_COST_PER_THREAD = 4096;
 export function attentionScratchBytes(keys: number, headDim: number): number {
   const d4 = (headDim + 3) & ~3;
   const k4 = (Math.max(keys, KEY_BLOCK) + 7) & ~3;
-  return (2 * k4 + 2 * d4) * 4;
+  return (4 * k4 + 4 * d4 + 16) * 4;
 }
 
 /**

@@ -90,26 +90,19 @@ describe('blankglm prepare: bad input', () => {
   });
 });
 
-describe('blankglm demo', () => {
-  it('prepares the embedded corpus once, then reuses it, and shows corrupted samples as Part A / Part B', async () => {
+describe('blankglm prepare --embedded', () => {
+  it('prepares the embedded books (no KJV Bible, Latin-1 books decoded) and refuses to overwrite without --force', async () => {
     const cwd = await tempDir();
-    const first = await run(['demo', '--batches', '5', '--samples', '2'], cwd);
+    const first = await run(['prepare', '--embedded', '--out', 'data'], cwd);
     expect(first.stderr).not.toMatch(/Error|at /);
     expect(first.code).toBe(0);
-    expect(first.stdout).toMatch(/preparing the embedded corpus \(17 Gutenberg books\)/);
-    expect(first.stdout).toMatch(/corpus: [\d,]+ documents \(paragraphs\), [\d,]+ bert tokens, 17 books \(2 read as Latin-1\)/);
-    expect(first.stdout).toMatch(/batches\/s/);
-    expect(first.stdout.match(/^sample \d/gm)?.length).toBe(2);
-    expect(first.stdout).toMatch(/Part A: \[CLS\]/);
-    expect(first.stdout).toMatch(/Part B 1: \[(MASK|sMASK|gMASK)\] → "/);
-    const second = await run(['demo', '--batches', '2', '--samples', '1'], cwd);
-    expect(second.code).toBe(0);
-    expect(second.stdout).toMatch(/using prepared data in .*runs\/demo\/data \(17 books, checksums verified\)/);
-    // Same seed, same stream: the shown sample is the same.
-    const third = await run(['demo', '--batches', '2', '--samples', '1'], cwd);
-    expect(third.stdout.split('sample 1')[1]).toBe(second.stdout.split('sample 1')[1]);
-    const manifest = JSON.parse(await readFile(join(cwd, 'runs/demo/data/manifest.json'), 'utf8'));
+    expect(first.stdout).toMatch(/prepared [\d,]+ documents, [\d,]+ tokens from 17 file\(s\)/);
+    const manifest = JSON.parse(await readFile(join(cwd, 'data/manifest.json'), 'utf8'));
     expect(manifest.sources.some((s: { path: string }) => s.path.endsWith('bible-kjv.txt'))).toBe(false);
+    expect(manifest.sources.filter((s: { encoding: string }) => s.encoding === 'latin1').length).toBe(2);
+    const again = await run(['prepare', '--embedded', '--out', 'data'], cwd);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toMatch(/already holds prepared data .*pass --force/);
   });
 });
 

@@ -9,6 +9,7 @@ export function heapBase(): usize {
   return __heap_base;
 }
 export { crossEntropyRows, crossEntropyBackwardRows } from './output';
+export { simdPeak } from './peak';
 export { layerNormRows, layerNormBackwardRows, layerNormReduceBlocks } from './layernorm';
 export { attentionForward, attentionBackwardQueries, attentionBackwardKeys } from './attention';
 export { embeddingRows, gatherRowsRange, scatterAddRowsRange } from './rows';

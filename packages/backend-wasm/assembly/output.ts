@@ -14,12 +14,13 @@ const S_ZT: usize = 24;
 
 /**
  * losses[t] = (1−ε)(lse − z[target]) + ε(lse − mean z), lse[t] = log Σ exp z, for rows [t0, t1).
- * hidden [T, H]; wordEmb [V, H]; targets i32 [T]; chunk: a [T, vc] f32 buffer (rows t0..t1 used);
+ * hidden [T, H]; wordEmb [V, H]; targets i32 [T]; chunk: a [T, ld] f32 buffer (rows t0..t1 used,
+ * ld ≥ vc: a row stride off powers of two keeps rows from aliasing in the cache);
  * stats: [T, 4] f64; scratch: gemmScratchBytes().
  */
 export function crossEntropyRows(
   hidden: usize, wordEmb: usize, targets: usize, H: i32, V: i32,
-  t0: i32, t1: i32, chunk: usize, vc: i32, stats: usize,
+  t0: i32, t1: i32, chunk: usize, vc: i32, ld: i32, stats: usize,
   losses: usize, lse: usize, eps: f32, scratch: usize,
 ): void {
   if (t0 >= t1) return;
@@ -32,10 +33,10 @@ export function crossEntropyRows(
   }
   for (let v0 = 0; v0 < V; v0 += vc) {
     const width = min(vc, V - v0);
-    gemm(hidden, H, 1, wordEmb + <usize>v0 * <usize>H * 4, H, 1, chunk, vc, 0, 0, 0, 0, 0, t0, t1, 0, width, H, scratch);
+    gemm(hidden, H, 1, wordEmb + <usize>v0 * <usize>H * 4, H, 1, chunk, ld, 0, 0, 0, 0, 0, t0, t1, 0, width, H, scratch);
     const full = width & ~3;
     for (let t = t0; t < t1; t++) {
-      const row = chunk + <usize>t * <usize>vc * 4;
+      const row = chunk + <usize>t * <usize>ld * 4;
       const s = stats + <usize>t * 32;
       // Chunk max and Σz: 4 lanes, then the lanes in order, then the scalar tail.
       let vmax = f32x4.splat(-Infinity);
@@ -88,16 +89,16 @@ export function crossEntropyRows(
  */
 export function crossEntropyBackwardRows(
   hidden: usize, wordEmb: usize, targets: usize, lse: usize, weights: usize, dHidden: usize,
-  H: i32, V: i32, v0: i32, width: i32, t0: i32, t1: i32, chunk: usize, vc: i32, eps: f32, scratch: usize,
+  H: i32, V: i32, v0: i32, width: i32, t0: i32, t1: i32, chunk: usize, ld: i32, eps: f32, scratch: usize,
 ): void {
   if (t0 >= t1) return;
   const emb = wordEmb + <usize>v0 * <usize>H * 4;
-  gemm(hidden, H, 1, emb, H, 1, chunk, vc, 0, 0, 0, 0, 0, t0, t1, 0, width, H, scratch);
+  gemm(hidden, H, 1, emb, H, 1, chunk, ld, 0, 0, 0, 0, 0, t0, t1, 0, width, H, scratch);
   const smooth = f32x4.splat(eps / <f32>V);
   const onTarget = f32x4.splat(1 - eps);
   const iota = i32x4(0, 1, 2, 3);
   for (let t = t0; t < t1; t++) {
-    const row = chunk + <usize>t * <usize>vc * 4;
+    const row = chunk + <usize>t * <usize>ld * 4;
     const w = f32x4.splat(load<f32>(weights + <usize>t * 4));
     const l = f32x4.splat(load<f32>(lse + <usize>t * 4));
     const target = i32x4.splat(load<i32>(targets + <usize>t * 4) - v0);
@@ -108,5 +109,5 @@ export function crossEntropyBackwardRows(
       v128.store(row + <usize>v * 4, f32x4.mul(w, f32x4.sub(f32x4.sub(p, hit), smooth)));
     }
   }
-  gemm(chunk, vc, 1, emb, 1, H, dHidden, H, 0, 0, 0, 0, v0 > 0 ? 1 : 0, t0, t1, 0, H, width, scratch);
+  gemm(chunk, ld, 1, emb, 1, H, dHidden, H, 0, 0, 0, 0, v0 > 0 ? 1 : 0, t0, t1, 0, H, width, scratch);
 }

@@ -13,19 +13,23 @@
   return f32x4.add(f32x4.mul(a, b), c);
 }
 
-// Cephes expf: exp(x) = 2^n · p(r), r = x − n·ln2 in [−ln2/2, ln2/2]; ~1 ulp over the f32 range.
-const EXP_HI: f32 = 88.3762626647949;
+// Cephes expf: exp(x) = 2^n · p(r), r = x − n·ln2 in [−ln2/2, ln2/2]; ~1 ulp over the range.
+// The clamps use pmin/pmax (one instruction each; the NaN-propagating min/max take ~8 in V8) and
+// n = round(x·log2 e) comes from the 1.5·2^23 "magic number" add, which leaves n in the low
+// mantissa bits, so no float→int conversion is needed.
+const EXP_HI: f32 = 88.0;
 const EXP_LO: f32 = -87.3365447504;
 const LOG2E: f32 = 1.44269504088896341;
 const LN2_HI: f32 = 0.693359375;
 const LN2_LO: f32 = -2.12194440e-4;
+const ROUND_MAGIC: f32 = 12582912.0; // 1.5 · 2^23
 
-/** exp(x) lane-wise; underflows to 0 below −87.3, saturates at ~2.4e38 above 88.4. */
+/** exp(x) lane-wise; underflows to ~1.2e-38 below −87.3, saturates at exp(88) ≈ 1.65e38 above 88. */
 // @ts-ignore: decorator
 @inline export function vexp(x0: v128): v128 {
-  const x = f32x4.max(f32x4.min(x0, f32x4.splat(EXP_HI)), f32x4.splat(EXP_LO));
-  // n ≤ 127 keeps 2^n representable (x near EXP_HI would round n up to 128).
-  const n = f32x4.min(f32x4.floor(f32x4.add(f32x4.mul(x, f32x4.splat(LOG2E)), f32x4.splat(0.5))), f32x4.splat(127.0));
+  const x = f32x4.pmax(f32x4.pmin(x0, f32x4.splat(EXP_HI)), f32x4.splat(EXP_LO));
+  const t = f32x4.add(f32x4.mul(x, f32x4.splat(LOG2E)), f32x4.splat(ROUND_MAGIC));
+  const n = f32x4.sub(t, f32x4.splat(ROUND_MAGIC)); // round(x·log2 e) ∈ [−126, 127]
   let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(LN2_HI)));
   r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(LN2_LO)));
   let p = f32x4.splat(1.9875691500e-4);
@@ -35,8 +39,8 @@ const LN2_LO: f32 = -2.12194440e-4;
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
   p = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r), f32x4.splat(1.0));
-  // 2^n by building the exponent bits; n is in [−126, 127] after the clamps.
-  const bits = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  // 2^n: n sits in the low bits of t (t's bits minus the magic number's bits), shifted into the exponent.
+  const bits = i32x4.shl(i32x4.add(i32x4.sub(t, f32x4.splat(ROUND_MAGIC)), i32x4.splat(127)), 23);
   return f32x4.mul(p, bits);
 }
 

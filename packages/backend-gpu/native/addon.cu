@@ -220,17 +220,7 @@ struct Call {
     if (it->second.dtype != DT_F32) throw GpuError("GPU_UNSUPPORTED", info->name + ": view '" + n + "' is not f32");
     return {(float*)it->second.ptr + (long long)w[fi.offset + 1], (long long)w[fi.offset + 2], (long long)w[fi.offset + 3]};
   }
-  Dropout dropout(const char* n) const {
-    const FieldInfo& fi = field(n, 'd');
-    const double p = w[fi.offset];
-    Dropout d;
-    d.active = p > 0;
-    d.threshold = (uint64_t)std::ceil(p * 4294967296.0);
-    d.keepScale = p > 0 ? 1.0 / (1.0 - p) : 1.0;
-    d.seed = (uint32_t)(int64_t)w[fi.offset + 1];
-    d.stream = (uint32_t)(int64_t)w[fi.offset + 2];
-    return d;
-  }
+  Dropout dropout(const char* n) const { return dropoutFromWords(w + field(n, 'd').offset); }
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -914,6 +904,26 @@ static napi_value Decode(napi_env env, napi_callback_info info) {
   });
 }
 
+/**
+ * dropoutFactors(p, seed, stream, count) → Float64Array: the factor (0 or 1/(1−p)) of elements
+ * 0..count−1, computed by the same code the kernels run (compiled for the host), so tests on a
+ * machine without a GPU check the hash and the threshold bit for bit against TypeScript.
+ */
+static napi_value DropoutFactors(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() {
+    auto a = args(env, info, 4);
+    const double words[3] = {num(env, a[0]), num(env, a[1]), num(env, a[2])};
+    const size_t count = (size_t)num(env, a[3]);
+    const Dropout d = dropoutFromWords(words);
+    napi_value ab, arr;
+    void* data;
+    NAPI_OK(napi_create_arraybuffer(env, count * 8, &data, &ab));
+    for (size_t e = 0; e < count; e++) ((double*)data)[e] = dropoutFactor(d, d.stream, (uint32_t)e);
+    NAPI_OK(napi_create_typedarray(env, napi_float64_array, count, ab, 0, &arr));
+    return arr;
+  });
+}
+
 /** setOptions(tf32, ltGelu, builtinGemm) */
 static napi_value SetOptions(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() {
@@ -934,7 +944,8 @@ NAPI_MODULE_INIT() {
     napi_callback fn;
   } fns[] = {{"probe", Probe}, {"init", Init},   {"alloc", Alloc},   {"free", Free},
              {"write", Write}, {"read", Read},   {"run", Run},       {"synchronize", Synchronize},
-             {"memInfo", MemInfo}, {"schema", Schema}, {"decode", Decode}, {"setOptions", SetOptions}};
+             {"memInfo", MemInfo}, {"schema", Schema}, {"decode", Decode}, {"setOptions", SetOptions},
+             {"dropoutFactors", DropoutFactors}};
   for (const auto& f : fns) {
     napi_value v;
     napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.fn, nullptr, &v);

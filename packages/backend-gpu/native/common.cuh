@@ -2,6 +2,7 @@
 // (bit-identical to counterHash32 in @blankglm/tensor random.ts) and block reductions.
 #pragma once
 #include <cuda_runtime.h>
+#include <cmath>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -70,9 +71,21 @@ struct Dropout {
   uint32_t stream;
 };
 
-__device__ inline double dropoutFactor(const Dropout& d, uint32_t stream, uint32_t element) {
+__host__ __device__ inline double dropoutFactor(const Dropout& d, uint32_t stream, uint32_t element) {
   if (!d.active) return 1.0;
   return (uint64_t)counterHash32(d.seed, stream, element) < d.threshold ? 0.0 : d.keepScale;
+}
+
+/** Dropout from its wire words (p, seed, stream); seeds and streams wrap to 32 bits as in JS. */
+inline Dropout dropoutFromWords(const double* w) {
+  const double p = w[0];
+  Dropout d;
+  d.active = p > 0;
+  d.threshold = (uint64_t)std::ceil(p * 4294967296.0);
+  d.keepScale = p > 0 ? 1.0 / (1.0 - p) : 1.0;
+  d.seed = (uint32_t)(int64_t)w[1];
+  d.stream = (uint32_t)(int64_t)w[2];
+  return d;
 }
 
 // ---- reductions (fixed order: results do not depend on timing) ----

@@ -51,6 +51,8 @@ export interface NativeAddon {
   schema(): string;
   decode(words: Float64Array): DecodedCall[];
   setOptions(tf32: number, ltGelu: number, builtinGemm: number): NativeDeviceInfo;
+  /** Dropout factors of elements 0..count−1 computed by the kernels' own (host-compiled) code. */
+  dropoutFactors(p: number, seed: number, stream: number, count: number): Float64Array;
 }
 
 /** Where the addon is: BLANKGLM_GPU_ADDON, else build/gpu.node beside dist/ and src/. */

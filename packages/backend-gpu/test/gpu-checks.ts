@@ -1,0 +1,223 @@
+// Checks that need a real GPU, shared by the vitest suite (it.runIf(haveGpu)) and the plain-node
+// device script (scripts/device/gpu-check.ts, bundled so the GPU machine needs no node_modules).
+// Each returns data and a verdict; callers decide how to report.
+import { createReferenceBackend } from '@blankglm/backend-ref';
+import { AdamW, GlmModel, getPreset, initParameters, type GlmConfig } from '@blankglm/model-spec';
+import { Rng, type Backend, type GlmBatch, type OpCall, type Tensor } from '@blankglm/tensor';
+
+/** Random GLM rows: Part A with one [MASK], Part B = sop + a span, targets span + eop (one segment per row). */
+export function makeGlmBatch(rng: Rng, batchSize: number, seqLength: number, vocab: number, spanLength: number): GlmBatch {
+  const MASK = 3, SOP = 4, EOP = 5;
+  const B = batchSize, L = seqLength;
+  const partA = L - (spanLength + 1);
+  if (partA < 2) throw new RangeError(`seqLength ${L} too short for a span of ${spanLength}`);
+  const inputIds = new Int32Array(B * L), positionIds = new Int32Array(B * L), blockPositionIds = new Int32Array(B * L);
+  const targetIds = new Int32Array(B * L), lossMask = new Uint8Array(B * L), sep = new Int32Array(B);
+  for (let b = 0; b < B; b++) {
+    const row = b * L;
+    const maskAt = rng.int(partA);
+    const span = Array.from({ length: spanLength }, () => rng.intBetween(10, vocab - 1));
+    for (let i = 0; i < partA; i++) {
+      inputIds[row + i] = i === maskAt ? MASK : rng.intBetween(10, vocab - 1);
+      positionIds[row + i] = i;
+    }
+    sep[b] = partA;
+    for (let k = 0; k <= spanLength; k++) {
+      const i = row + partA + k;
+      inputIds[i] = k === 0 ? SOP : span[k - 1]!;
+      positionIds[i] = maskAt;
+      blockPositionIds[i] = k + 1;
+      targetIds[i] = k < spanLength ? span[k]! : EOP;
+      lossMask[i] = 1;
+    }
+  }
+  return { batchSize: B, seqLength: L, numSegments: 1, sep, inputIds, positionIds, blockPositionIds, targetIds, lossMask };
+}
+
+export interface TrackingStep {
+  step: number;
+  refLoss: number;
+  gpuLoss: number;
+  refGradNorm: number;
+  gpuGradNorm: number;
+  lossRelDiff: number;
+  gradNormRelDiff: number;
+}
+
+export interface TrackingResult {
+  ok: boolean;
+  steps: TrackingStep[];
+  tolerance: number;
+  maxParamRelDiff: number;
+  detail: string;
+}
+
+/** A small GLM (glm-tiny layout, narrower vocab) so the reference keeps up. */
+export function trackingConfig(): GlmConfig {
+  return { ...getPreset('glm-tiny'), vocab_size: 1024, hidden_size: 128, num_attention_heads: 2, num_layers: 2, max_sequence_length: 64 };
+}
+
+/**
+ * GLM-tiny trained on the GPU and on the reference side by side from the same initial weights,
+ * with dropout (same seeds: the counter hash must agree bit for bit) and AdamW with clipping.
+ * Passes when every step's loss and gradient norm agree within `tolerance` (relative) and the
+ * final parameters within 1e-3 (relative to the largest parameter change scale).
+ */
+export function trackReferenceTraining(gpu: Backend, opts: { steps?: number; tolerance?: number; log?: (s: string) => void } = {}): TrackingResult {
+  const steps = opts.steps ?? 12;
+  const tolerance = opts.tolerance ?? 2e-3;
+  const config = trackingConfig();
+  const ref = createReferenceBackend();
+  const refModel = GlmModel.create(ref, config, { rng: new Rng(7) });
+  const gpuModel = GlmModel.create(gpu, config, { stateDict: refModel.stateDict() });
+  const optRef = new AdamW(refModel, { lr: 2e-3, weightDecay: 0.01, maxGradNorm: 1 });
+  const optGpu = new AdamW(gpuModel, { lr: 2e-3, weightDecay: 0.01, maxGradNorm: 1 });
+  const data = new Rng(11);
+  const out: TrackingStep[] = [];
+  try {
+    for (let step = 0; step < steps; step++) {
+      const batch = makeGlmBatch(data, 2, 48, config.vocab_size, 6);
+      const run = (model: GlmModel, opt: AdamW): { loss: number; norm: number } => {
+        model.zeroGrad();
+        const r = model.forward(batch, { mode: 'train', seed: 1000 + step });
+        model.backward();
+        const u = opt.update();
+        return { loss: r.loss!, norm: u.gradNorm };
+      };
+      const a = run(refModel, optRef);
+      const b = run(gpuModel, optGpu);
+      const s: TrackingStep = {
+        step,
+        refLoss: a.loss,
+        gpuLoss: b.loss,
+        refGradNorm: a.norm,
+        gpuGradNorm: b.norm,
+        lossRelDiff: Math.abs(a.loss - b.loss) / Math.abs(a.loss),
+        gradNormRelDiff: Math.abs(a.norm - b.norm) / Math.abs(a.norm),
+      };
+      out.push(s);
+      opts.log?.(`step ${step}: loss ref ${a.loss.toFixed(6)} gpu ${b.loss.toFixed(6)} (rel ${s.lossRelDiff.toExponential(2)}), grad norm ref ${a.norm.toFixed(5)} gpu ${b.norm.toFixed(5)} (rel ${s.gradNormRelDiff.toExponential(2)})`);
+    }
+    let maxParamRelDiff = 0;
+    const refState = refModel.stateDict();
+    const gpuState = gpuModel.stateDict();
+    for (const [name, r] of refState) {
+      const g = gpuState.get(name)!;
+      let diff = 0, scale = 0;
+      for (let i = 0; i < r.length; i++) {
+        diff = Math.max(diff, Math.abs(r[i]! - g[i]!));
+        scale = Math.max(scale, Math.abs(r[i]!));
+      }
+      maxParamRelDiff = Math.max(maxParamRelDiff, diff / (scale || 1));
+    }
+    const worst = Math.max(...out.map((s) => Math.max(s.lossRelDiff, s.gradNormRelDiff)));
+    const ok = worst <= tolerance && maxParamRelDiff <= 1e-3 && out.every((s) => Number.isFinite(s.gpuLoss));
+    return {
+      ok,
+      steps: out,
+      tolerance,
+      maxParamRelDiff,
+      detail: `${steps} steps: worst relative loss/grad-norm difference ${worst.toExponential(2)} (tolerance ${tolerance}), final parameters max relative difference ${maxParamRelDiff.toExponential(2)} (tolerance 1e-3)`,
+    };
+  } finally {
+    optRef.dispose();
+    optGpu.dispose();
+    refModel.dispose();
+    gpuModel.dispose();
+    ref.dispose();
+  }
+}
+
+export interface DeterminismResult {
+  ok: boolean;
+  detail: string;
+}
+
+/** Three GPU training steps twice from the same start must give bit-identical parameters; runSequence must equal op-by-op run. */
+export function checkDeterminism(makeGpu: () => Backend): DeterminismResult {
+  const config = trackingConfig();
+  const init = initParameters(config, new Rng(3));
+  const train = (): Map<string, Float32Array> => {
+    const gpu = makeGpu();
+    const model = GlmModel.create(gpu, config, { stateDict: init });
+    const opt = new AdamW(model, { lr: 1e-3, weightDecay: 0.01, maxGradNorm: 1 });
+    const data = new Rng(5);
+    for (let step = 0; step < 3; step++) {
+      model.zeroGrad();
+      model.forward(makeGlmBatch(data, 4, 64, config.vocab_size, 8), { mode: 'train', seed: step });
+      model.backward();
+      opt.update();
+    }
+    const out = new Map<string, Float32Array>();
+    for (const [name, t] of model.stateDict()) out.set(name, Float32Array.from(t));
+    opt.dispose();
+    model.dispose();
+    gpu.dispose();
+    return out;
+  };
+  const a = train();
+  const b = train();
+  const differing: string[] = [];
+  for (const [name, x] of a) {
+    const y = b.get(name)!;
+    const xb = new Uint32Array(x.buffer), yb = new Uint32Array(y.buffer);
+    if (xb.some((v, i) => v !== yb[i])) differing.push(name);
+  }
+
+  // runSequence (one crossing) against the same calls op by op.
+  const gpu = makeGpu();
+  const seqResult = runSmallSequence(gpu, true);
+  const opResult = runSmallSequence(gpu, false);
+  gpu.dispose();
+  const seqSame = seqResult.every((v, i) => Object.is(v, opResult[i]));
+  const ok = differing.length === 0 && seqSame;
+  return {
+    ok,
+    detail:
+      (differing.length === 0 ? 'two 3-step training runs gave bit-identical parameters' : `parameters differ between two identical runs: ${differing.join(', ')}`) +
+      (seqSame ? '; runSequence equals op-by-op run bit for bit' : '; runSequence differs from op-by-op run'),
+  };
+}
+
+function runSmallSequence(be: Backend, sequence: boolean): Float32Array {
+  const T = 40, H = 64, rng = new Rng(9);
+  const f = (n: number, std = 1): Tensor => {
+    const t = be.alloc('f32', n);
+    be.write(t, Float32Array.from({ length: n }, () => rng.normal(0, std)));
+    return t;
+  };
+  const x = f(T * H), gamma = f(H, 0.1), beta = f(H, 0.1), w = f(3 * H * H, 0.05), bias = f(3 * H, 0.1);
+  const y = be.alloc('f32', T * H), mean = be.alloc('f32', T), rstd = be.alloc('f32', T), qkv = be.alloc('f32', T * 3 * H), out = be.alloc('f32', T * H);
+  const ks = be.alloc('i32', T), ke = be.alloc('i32', T);
+  be.write(ks, new Int32Array(T));
+  be.write(ke, Int32Array.from({ length: T }, (_, i) => (i < 20 ? 20 : i + 1)));
+  const calls: OpCall[] = [
+    { op: 'layerNorm', args: { x, gamma, beta, y, mean, rstd, rows: T, hiddenSize: H, eps: 1e-5 } },
+    { op: 'linear', args: { x: y, weight: w, bias, y: qkv, preAct: null, rows: T, inFeatures: H, outFeatures: 3 * H, activation: 'none' } },
+    {
+      op: 'attention',
+      args: {
+        q: { tensor: qkv, offset: 0, rowStride: 3 * H, batchStride: 0 },
+        k: { tensor: qkv, offset: H, rowStride: 3 * H, batchStride: 0 },
+        v: { tensor: qkv, offset: 2 * H, rowStride: 3 * H, batchStride: 0 },
+        keyStart: ks,
+        keyEnd: ke,
+        out,
+        lse: null,
+        batch: 1,
+        queries: T,
+        keys: T,
+        heads: 2,
+        headDim: H / 2,
+        scale: 1 / Math.sqrt(H / 2),
+        dropout: { p: 0.1, seed: 77, stream: 3 },
+      },
+    },
+    { op: 'dropoutAdd', args: { x: out, residual: x, out: x, size: T * H, dropout: { p: 0.1, seed: 78, stream: 0 } } },
+  ];
+  if (sequence && be.runSequence) be.runSequence(calls);
+  else for (const c of calls) be.run(c.op, c.args as never);
+  const result = be.read(x) as Float32Array;
+  for (const t of [x, gamma, beta, w, bias, y, mean, rstd, qkv, out, ks, ke]) be.free(t);
+  return result;
+}

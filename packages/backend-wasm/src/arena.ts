@@ -14,6 +14,7 @@ const GUARD_BYTE = 0xa5;
 const ALIGN = 16;
 
 export class OutOfMemoryError extends RangeError {
+  override readonly name = 'OutOfMemoryError';
   readonly code = 'WASM_OUT_OF_MEMORY';
 }
 

@@ -31,6 +31,7 @@ import {
 export type KernelCall = readonly [name: string, ...args: number[]];
 
 export class WorkerDiedError extends Error {
+  override readonly name = 'WorkerDiedError';
   readonly code = 'WASM_WORKER_DIED';
 }
 

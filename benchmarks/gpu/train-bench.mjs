@@ -1,0 +1,181 @@
+#!/usr/bin/env node
+// GLM training throughput on the CUDA backend: tokens/s and MFU for GLM-Base and GLM-Large at
+// sequence length 512 (batch 32, halved on out-of-memory), the model of @blankglm/model-spec run
+// step by step exactly as a user trains it (forward, backward, AdamW with clipping), plus greedy
+// blank-filling speed with the key/value cache. Its PyTorch peer is benchmarks/gpu/hf_peer.py,
+// run beside it by packages/backend-gpu/scripts/device-check.sh on the same card.
+//
+// Usage: node benchmarks/gpu/train-bench.mjs [--models glm-base,glm-large] [--batch 32] [--seq 512]
+//          [--steps 6] [--warmup 2] [--no-tf32] [--out DIR]
+// Runs from the repo after `pnpm build`, or as the bundle .carry/device/train-bench.mjs.
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createGpuBackend, probeGpu } from '../../packages/backend-gpu/dist/index.js';
+import { AdamW, GlmModel, fillBlanks, getPreset, initParameters } from '../../packages/model-spec/dist/index.js';
+import { Rng } from '../../packages/tensor/dist/index.js';
+
+const { values: opts } = parseArgs({
+  options: {
+    models: { type: 'string', default: 'glm-base,glm-large' },
+    batch: { type: 'string', default: '32' },
+    seq: { type: 'string', default: '512' },
+    steps: { type: 'string', default: '6' },
+    warmup: { type: 'string', default: '2' },
+    'no-tf32': { type: 'boolean', default: false },
+    out: { type: 'string', default: process.env.OUT || '.' },
+  },
+});
+const seq = Number(opts.seq), steps = Number(opts.steps), warmup = Number(opts.warmup);
+const tf32 = !opts['no-tf32'];
+const SPAN = 79; // Part B = sop + 79 span tokens: 80 loss positions per row, as the peer figures in docs/gpu.md
+
+/** Dense peak FLOP/s of known cards: [bf16 tensor core, tf32 tensor core]. */
+function peaks(name) {
+  if (/H100|H200|H800|GH200/.test(name)) return { bf16: 989e12, tf32: 494.7e12 };
+  if (/A100|A800/.test(name)) return { bf16: 312e12, tf32: 156e12 };
+  return null;
+}
+
+/** Model FLOPs per trained token (forward + backward = 6 per weight use; attention scores and values; logits at targets only). */
+function flopsPerToken(c, L, targetFraction) {
+  const H = c.hidden_size, layers = c.num_layers;
+  const layerWeights = layers * (4 * H * H + 8 * H * H); // qkv + dense + two MLP matrices
+  return 6 * layerWeights + 12 * layers * H * L + 6 * H * c.vocab_size * targetFraction;
+}
+
+/** Random GLM rows: Part A with one mask, Part B = sop + span; targets on Part B (one segment per row). */
+function makeBatch(rng, B, L, vocab) {
+  const partA = L - (SPAN + 1);
+  const n = B * L;
+  const inputIds = new Int32Array(n), positionIds = new Int32Array(n), blockPositionIds = new Int32Array(n);
+  const targetIds = new Int32Array(n), lossMask = new Uint8Array(n), sep = new Int32Array(B);
+  for (let b = 0; b < B; b++) {
+    const row = b * L, maskAt = rng.int(partA);
+    const span = Array.from({ length: SPAN }, () => rng.intBetween(1000, vocab - 1));
+    for (let i = 0; i < partA; i++) {
+      inputIds[row + i] = i === maskAt ? 103 : rng.intBetween(1000, vocab - 1);
+      positionIds[row + i] = i;
+    }
+    sep[b] = partA;
+    for (let k = 0; k <= SPAN; k++) {
+      const i = row + partA + k;
+      inputIds[i] = k === 0 ? 30590 : span[k - 1];
+      positionIds[i] = maskAt;
+      blockPositionIds[i] = k + 1;
+      targetIds[i] = k < SPAN ? span[k] : 30591;
+      lossMask[i] = 1;
+    }
+  }
+  return { batchSize: B, seqLength: L, numSegments: 1, sep, inputIds, positionIds, blockPositionIds, targetIds, lossMask };
+}
+
+function trainBench(gpu, name, batch) {
+  const config = getPreset(name);
+  const t0 = performance.now();
+  const model = GlmModel.create(gpu, config, { stateDict: initParameters(config, new Rng(1)) });
+  const initSeconds = (performance.now() - t0) / 1000;
+  const optimizer = new AdamW(model, { lr: 1e-4, weightDecay: 0.01, maxGradNorm: 1 });
+  const rng = new Rng(2);
+  const batches = [makeBatch(rng, batch, seq, config.vocab_size), makeBatch(rng, batch, seq, config.vocab_size)];
+  const times = [];
+  const losses = [];
+  try {
+    for (let s = 0; s < warmup + steps; s++) {
+      const start = performance.now();
+      model.zeroGrad();
+      const r = model.forward(batches[s % 2], { mode: 'train', seed: s });
+      model.backward();
+      optimizer.update();
+      gpu.synchronize();
+      const seconds = (performance.now() - start) / 1000;
+      losses.push(r.loss);
+      if (s >= warmup) times.push(seconds);
+      console.log(`  ${name} b${batch} step ${s}${s < warmup ? ' (warm-up)' : ''}: ${(seconds * 1000).toFixed(1)} ms, loss ${r.loss.toFixed(4)}`);
+    }
+  } finally {
+    optimizer.dispose();
+    model.dispose();
+  }
+  times.sort((a, b) => a - b);
+  const median = times[Math.floor(times.length / 2)];
+  const tokens = batch * seq;
+  const fpt = flopsPerToken(config, seq, (SPAN + 1) / seq);
+  return { model: name, batch, seq, steps, medianStepMs: median * 1000, tokensPerSecond: tokens / median, flopsPerToken: fpt, achievedTflops: (fpt * tokens) / median / 1e12, initSeconds, losses };
+}
+
+function inferenceBench(gpu) {
+  const config = getPreset('glm-base');
+  const model = GlmModel.create(gpu, config, { stateDict: initParameters(config, new Rng(3)) });
+  try {
+    const rng = new Rng(4);
+    const context = Array.from({ length: 400 }, () => rng.intBetween(1000, 30000));
+    context[200] = 103;
+    const options = { maskIds: [103], sopId: 30590, eopId: 30591, maxTokens: 64, minTokens: 64 };
+    fillBlanks(model, context.slice(0, 64), { ...options, maxTokens: 4, minTokens: 4 }); // warm-up
+    const start = performance.now();
+    const r = fillBlanks(model, context, options);
+    const seconds = (performance.now() - start) / 1000;
+    const generated = r.blanks.reduce((n, b) => n + b.length, 0) + (r.finished.filter(Boolean).length);
+    return { model: 'glm-base', context: context.length, generatedTokens: generated, seconds, tokensPerSecond: generated / seconds };
+  } finally {
+    model.dispose();
+  }
+}
+
+const out = opts.out;
+mkdirSync(out, { recursive: true });
+const results = { card: null, tf32, train: [], inference: null, errors: [] };
+const save = () => {
+  writeFileSync(join(out, 'train-bench.json.tmp'), JSON.stringify(results, null, 2));
+  renameSync(join(out, 'train-bench.json.tmp'), join(out, 'train-bench.json'));
+};
+
+const probe = await probeGpu();
+if (!probe.available) {
+  console.error(`train-bench: no GPU: ${probe.detail}`);
+  results.errors.push(probe.detail);
+  save();
+  process.exit(2);
+}
+const gpu = createGpuBackend({ tf32 });
+results.card = gpu.info;
+console.log(`train-bench on ${gpu.info.name} (${gpu.info.gemm}${tf32 ? ', TF32 matmuls' : ', exact f32 matmuls'}), f32 storage`);
+const peak = peaks(gpu.info.name);
+
+for (const name of opts.models.split(',')) {
+  let batch = Number(opts.batch);
+  while (batch >= 1) {
+    try {
+      const r = trainBench(gpu, name, batch);
+      if (peak) {
+        r.mfuVsBf16Peak = (r.achievedTflops * 1e12) / peak.bf16;
+        r.mfuVsTf32Peak = (r.achievedTflops * 1e12) / peak.tf32;
+      }
+      results.train.push(r);
+      console.log(`${name}: ${r.tokensPerSecond.toFixed(0)} tokens/s (batch ${batch}, ${r.medianStepMs.toFixed(1)} ms/step, ${r.achievedTflops.toFixed(1)} TFLOP/s${peak ? `, MFU ${(100 * r.mfuVsBf16Peak).toFixed(1)}% of bf16 peak, ${(100 * r.mfuVsTf32Peak).toFixed(1)}% of TF32 peak` : ''})`);
+      break;
+    } catch (e) {
+      if (e.code === 'GPU_OUT_OF_MEMORY' && batch > 1) {
+        console.log(`${name}: batch ${batch} does not fit (${e.message.split('.')[0]}); trying ${batch / 2}`);
+        results.errors.push(`${name} batch ${batch}: ${e.message}`);
+        batch = Math.floor(batch / 2);
+        continue;
+      }
+      console.log(`${name}: failed: ${e.code ?? ''} ${e.stack ?? e.message}`);
+      results.errors.push(`${name}: ${e.code ?? ''} ${e.message}`);
+      break;
+    }
+  }
+  save();
+}
+
+try {
+  results.inference = inferenceBench(gpu);
+  console.log(`blank filling (glm-base, KV cache, greedy, 400-token context): ${results.inference.tokensPerSecond.toFixed(1)} tokens/s`);
+} catch (e) {
+  console.log(`inference bench failed: ${e.code ?? ''} ${e.message}`);
+  results.errors.push(`inference: ${e.message}`);
+}
+save();
+gpu.dispose();

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The one prepared GPU run: from the repo root on the GPU machine (no network, no pnpm install,
+# no node_modules): nvidia-smi, the GPU checks (conformance quick, GLM-tiny tracking the
+# reference, determinism, TF32 / GELU-epilogue / builtin-matmul variants), the training benchmark
+# beside its PyTorch peer (eager, then torch.compile), the full conformance tier, and a table.
+# Every stage has its own time limit and a failing stage never stops the later ones.
+#
+# Prepared on the development machine by packages/backend-gpu/scripts/prepare-device.sh, which
+# fills .carry/ (node.xz, device/*.mjs bundles) and builds packages/backend-gpu/build/gpu.node.
+# Device command:
+#   xz -dkf .carry/node.xz && chmod +x .carry/node && export PATH=$PWD/.carry:$PATH; bash packages/backend-gpu/scripts/device-check.sh
+# Carry: .carry and packages/backend-gpu/build
+set -u
+ROOT=$(pwd)
+OUT=${OUT:-$ROOT/device-out}
+mkdir -p "$OUT"
+export OUT
+export BLANKGLM_GPU_ADDON=$ROOT/packages/backend-gpu/build/gpu.node
+export PYTHONUNBUFFERED=1
+STAGES=$OUT/stages.txt
+: > "$STAGES"
+T0=$(date +%s)
+
+# stage NAME LIMIT_SECONDS COMMAND...: runs with a time limit, tees to $OUT/NAME.log, records rc.
+stage() {
+  local name=$1 limit=$2
+  shift 2
+  local start=$(date +%s)
+  echo
+  echo "=================== [$name] limit ${limit}s (t+$((start - T0))s): $*"
+  timeout -k 5 "$limit" "$@" > >(tee "$OUT/$name.log") 2>&1
+  local rc=$?
+  local took=$(( $(date +%s) - start ))
+  [ "$rc" = 124 ] && echo "!!! [$name] hit its ${limit}s limit"
+  echo "=================== [$name] rc=$rc in ${took}s"
+  echo "$name rc=$rc ${took}s" >> "$STAGES"
+}
+
+echo "device-check in $ROOT, results in $OUT"
+if ! command -v node > /dev/null; then
+  echo "!!! node is not on PATH: run 'xz -dkf .carry/node.xz && chmod +x .carry/node && export PATH=\$PWD/.carry:\$PATH' first"
+fi
+for f in .carry/device/gpu-check.mjs .carry/device/train-bench.mjs packages/backend-gpu/build/gpu.node; do
+  [ -e "$f" ] || echo "!!! missing $f (run packages/backend-gpu/scripts/prepare-device.sh on the development machine and carry .carry + packages/backend-gpu/build)"
+done
+
+stage env 20 bash -c 'node --version; python3 --version; ls -la .carry .carry/device packages/backend-gpu/build; ldconfig -p | grep -i cublaslt | head -3'
+stage nvidia-smi 20 nvidia-smi
+stage gpu-check 150 node .carry/device/gpu-check.mjs --stages quick,train,determinism,tf32,ltgelu,builtin --out "$OUT"
+stage train-bench 130 node .carry/device/train-bench.mjs --models glm-base,glm-large --batch 32 --seq 512 --steps 6 --warmup 2 --out "$OUT"
+stage hf-eager 70 python3 benchmarks/gpu/hf_peer.py --modes eager --models base,large --batch 32 --seq 512 --steps 8 --warmup 3 --out "$OUT/hf-eager"
+stage hf-compile 110 python3 benchmarks/gpu/hf_peer.py --modes compile --models base,large --batch 32 --seq 512 --steps 8 --warmup 3 --out "$OUT/hf-compile"
+stage conformance-full 90 node .carry/device/gpu-check.mjs --stages full --out "$OUT"
+
+echo
+echo "=================== stages (total $(( $(date +%s) - T0 ))s)"
+cat "$STAGES"
+echo
+echo "=================== summary"
+node packages/backend-gpu/scripts/device/summary.mjs "$OUT" || echo "(summary failed: see the logs above)"

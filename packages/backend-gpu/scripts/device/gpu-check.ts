@@ -1,0 +1,132 @@
+// The GPU checks as one plain node program (bundled by scripts/prepare-device.sh into
+// .carry/device/gpu-check.mjs, so the GPU machine needs no node_modules): device info, the
+// conformance suite (quick tier, then full tier), a GLM-tiny run tracking the reference, the
+// determinism check, and informational runs with TF32 / cuBLASLt's GELU epilogue / the builtin
+// matmul. Results go to $OUT/gpu-check-<stages>.json (rewritten after every stage) and stdout.
+//
+// Usage: node gpu-check.mjs [--stages quick,train,determinism,tf32,ltgelu,builtin,full] [--out DIR]
+// (default: all but full; the results file is gpu-check-<stages>.json)
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { formatReport, runConformance, type ConformanceReport } from '@blankglm/conformance';
+import { createGpuBackend, probeGpu, type GpuBackend } from '../../src/index.js';
+import { checkDeterminism, trackReferenceTraining } from '../../test/gpu-checks.js';
+
+const argv = process.argv.slice(2);
+const outDir = argv.includes('--out') ? argv[argv.indexOf('--out') + 1]! : process.env.OUT || '.';
+const stages = new Set((argv.includes('--stages') ? argv[argv.indexOf('--stages') + 1]! : 'quick,train,determinism,tf32,ltgelu,builtin').split(','));
+const tag = [...stages].join('-');
+mkdirSync(outDir, { recursive: true });
+
+interface StageResult {
+  stage: string;
+  ok: boolean;
+  seconds: number;
+  summary: string;
+}
+const results: StageResult[] = [];
+const extra: Record<string, unknown> = {};
+
+function save(): void {
+  const file = join(outDir, `gpu-check-${tag}.json`);
+  writeFileSync(`${file}.tmp`, JSON.stringify({ results, ...extra }, null, 2));
+  renameSync(`${file}.tmp`, file);
+}
+
+function stage(name: string, body: () => { ok: boolean; summary: string }): void {
+  const t0 = performance.now();
+  console.log(`\n=== ${name} ===`);
+  let r: { ok: boolean; summary: string };
+  try {
+    r = body();
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    r = { ok: false, summary: `threw ${err.code ? `${err.code}: ` : ''}${err.stack ?? err.message}` };
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  results.push({ stage: name, ok: r.ok, seconds, summary: r.summary });
+  console.log(`--- ${name}: ${r.ok ? 'PASS' : 'FAIL'} in ${seconds.toFixed(1)} s — ${r.summary.split('\n')[0]}`);
+  save();
+}
+
+function conformance(gpu: GpuBackend, tier: 'quick' | 'full', label: string, opts: { ops?: readonly string[] } = {}): { ok: boolean; summary: string } {
+  let done = 0;
+  const t0 = performance.now();
+  const report: ConformanceReport = runConformance(gpu, {
+    tier,
+    ...(opts.ops ? { ops: opts.ops as never } : {}),
+    onCase: (r) => {
+      done++;
+      if (r.status !== 'pass') console.log(`  ${r.status.toUpperCase()} ${r.name}\n    ${r.details.slice(0, 6).join('\n    ')}`);
+      else if (done % 50 === 0) console.log(`  ${done} cases, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+    },
+  });
+  const text = formatReport(report, { details: true });
+  console.log(text);
+  writeFileSync(join(outDir, `conformance-${label}.txt`), text);
+  extra[`conformance-${label}`] = report.totals;
+  const t = report.totals;
+  return { ok: report.ok && t.unsupported === 0, summary: `${t.pass} pass, ${t.fail} fail, ${t.unsupported} unsupported of ${report.cases.length} cases` };
+}
+
+const probe = await probeGpu();
+console.log(`probe: ${probe.available ? 'available' : 'NOT available'} — ${probe.detail}`);
+extra.probe = probe;
+save();
+if (!probe.available) process.exit(2);
+
+let gpu: GpuBackend;
+try {
+  gpu = createGpuBackend();
+} catch (e) {
+  const err = e as Error & { code?: string };
+  console.log(`createGpuBackend failed: ${err.code ?? ''} ${err.message}`);
+  extra.createError = { code: err.code, message: err.message };
+  save();
+  process.exit(2);
+}
+console.log('device:', JSON.stringify(gpu.info));
+extra.device = gpu.info;
+save();
+
+if (stages.has('quick')) stage('conformance quick (f32, exact f32 matmuls)', () => conformance(gpu, 'quick', 'quick'));
+if (stages.has('train')) stage('GLM-tiny training tracks the reference', () => {
+  const r = trackReferenceTraining(gpu, { log: (s) => console.log(`  ${s}`) });
+  extra.tracking = r;
+  return { ok: r.ok, summary: r.detail };
+});
+if (stages.has('determinism')) stage('determinism', () => {
+  const r = checkDeterminism(() => createGpuBackend());
+  return { ok: r.ok, summary: r.detail };
+});
+if (stages.has('tf32')) stage('matmul ops with TF32 (informational)', () => {
+  gpu.setOptions({ tf32: true });
+  try {
+    return conformance(gpu, 'quick', 'tf32-linear', { ops: ['linear', 'linearBackward', 'logits', 'crossEntropy', 'crossEntropyBackward'] });
+  } finally {
+    gpu.setOptions({ tf32: false });
+  }
+});
+if (stages.has('ltgelu')) stage('linear with cuBLASLt GELU_AUX_BIAS epilogue (informational)', () => {
+  gpu.setOptions({ ltGelu: true });
+  try {
+    return conformance(gpu, 'quick', 'ltgelu-linear', { ops: ['linear'] });
+  } finally {
+    gpu.setOptions({ ltGelu: false });
+  }
+});
+if (stages.has('builtin')) stage('matmul ops with the builtin kernel instead of cuBLASLt (informational)', () => {
+  gpu.setOptions({ gemm: 'builtin' });
+  try {
+    return conformance(gpu, 'quick', 'builtin-gemm', { ops: ['linear', 'linearBackward', 'logits', 'crossEntropy', 'crossEntropyBackward'] });
+  } finally {
+    gpu.setOptions({});
+  }
+});
+if (stages.has('full')) stage('conformance full (real GLM sizes)', () => conformance(gpu, 'full', 'full'));
+
+gpu.dispose();
+console.log('\n=== summary ===');
+for (const r of results) console.log(`${r.ok ? 'PASS' : 'FAIL'}  ${r.stage} (${r.seconds.toFixed(1)} s): ${r.summary.split('\n')[0]}`);
+save();
+process.exitCode = results.filter((r) => !r.stage.includes('informational')).every((r) => r.ok) ? 0 : 1;

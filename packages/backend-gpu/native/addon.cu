@@ -47,7 +47,7 @@ struct State {
   cudaDeviceProp prop{};
   cudaStream_t stream = nullptr;
   std::unordered_map<long long, Buffer> buffers;
-  DeviceErrorRecord* errHost = nullptr;
+  DeviceErrorRecord* errHost = nullptr;  // pinned copy, read after a synchronise
   DeviceErrorRecord* errDev = nullptr;
   GemmEngine gemm;
   bool ltGelu = false;
@@ -90,19 +90,18 @@ struct Scratch {
   T* as() const { return (T*)p; }
 };
 
-static void checkDeviceErrors() {
-  if (!S.errHost || !S.errHost->flag) return;
-  DeviceErrorRecord r = *S.errHost;
-  memset(S.errHost, 0, sizeof(DeviceErrorRecord));
+/** Waits for the stream, then throws the first bad input a kernel recorded since the last check. */
+static void synchronizeStream() {
+  DeviceErrorRecord r;
+  CK(cudaMemcpyAsync(S.errHost, S.errDev, sizeof(DeviceErrorRecord), cudaMemcpyDeviceToHost, S.stream));
+  CK(cudaStreamSynchronize(S.stream));
+  r = *S.errHost;
+  if (!r.flag) return;
+  CK(cudaMemsetAsync(S.errDev, 0, sizeof(DeviceErrorRecord), S.stream));
   char msg[512];
   const int what = r.what >= 0 && r.what < (int)(sizeof DEVICE_ERROR_KINDS / sizeof *DEVICE_ERROR_KINDS) ? r.what : 0;
   snprintf(msg, sizeof msg, DEVICE_ERROR_KINDS[what], r.index, r.value, r.limit);
   throw GpuError("GPU_BAD_INPUT", std::string(msg) + " (found by a kernel; the offending element was skipped and the outputs are not valid)");
-}
-
-static void synchronizeStream() {
-  CK(cudaStreamSynchronize(S.stream));
-  checkDeviceErrors();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -716,9 +715,12 @@ static napi_value Init(napi_env env, napi_callback_info info) {
       CK(cudaDeviceGetDefaultMemPool(&pool, 0));
       uint64_t keep = UINT64_MAX;  // cache freed blocks in the pool instead of returning them
       CK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
-      CK(cudaHostAlloc((void**)&S.errHost, sizeof(DeviceErrorRecord), cudaHostAllocMapped));
+      // The record kernels write bad input into lives in device memory (atomics on mapped host
+      // memory are not portable over PCIe); it is copied back when the host synchronises.
+      CK(cudaMallocHost((void**)&S.errHost, sizeof(DeviceErrorRecord)));
       memset(S.errHost, 0, sizeof(DeviceErrorRecord));
-      CK(cudaHostGetDevicePointer((void**)&S.errDev, S.errHost, 0));
+      CK(cudaMalloc((void**)&S.errDev, sizeof(DeviceErrorRecord)));
+      CK(cudaMemset(S.errDev, 0, sizeof(DeviceErrorRecord)));
       S.ready = true;
     }
     if (!builtin && !S.gemm.handle) {

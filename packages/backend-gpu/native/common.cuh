@@ -26,8 +26,8 @@ inline void cudaCheck(cudaError_t e, const char* what) {
 
 /**
  * Bad input found by a kernel (an id past its table, an empty key range). Kernels skip the bad
- * element and record the first one here (mapped host memory); the host checks it after
- * synchronising and throws a message naming the op, the argument and the index.
+ * element and record the first one here (device memory); the host copies it back when it
+ * synchronises and throws a message naming the op, the argument and the index.
  */
 struct DeviceErrorRecord {
   int flag;
@@ -43,7 +43,6 @@ __device__ inline void reportDeviceError(DeviceErrorRecord* rec, int what, long 
     rec->index = index;
     rec->value = value;
     rec->limit = limit;
-    __threadfence_system();
   }
 }
 

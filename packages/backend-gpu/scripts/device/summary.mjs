@@ -28,6 +28,8 @@ lines.push('');
 row('check', 'result');
 for (const r of [...(core?.results ?? []), ...(full?.results ?? [])]) row(r.stage.slice(0, 52), `${r.ok ? 'PASS' : 'FAIL'} ${r.summary.split('\n')[0].slice(0, 90)}`);
 if (!core) row('GPU checks', 'no result (see gpu-check.log)');
+else if (core.probe && !core.probe.available) row('GPU probe', `NOT available: ${core.probe.detail.slice(0, 110)}`);
+else if (core.createError) row('creating the CUDA backend', `${core.createError.code}: ${String(core.createError.message).slice(0, 110)}`);
 if (!full) row('conformance full', 'no result (see conformance-full.log)');
 lines.push('');
 const tps = (x) => (x ? `${Math.round(x.tokensPerSecond).toLocaleString('en-US')}` : '—');

@@ -273,7 +273,7 @@ const opTimes = {};
 
 // ---- 3. training step ----
 const peak = be.measureSimdPeak();
-log(`\nmeasured SIMD peak (12 independent f32x4 multiply-add chains, no memory): ${peak.perThread.toFixed(1)} GFLOP/s on 1 thread, ${peak.allThreads.toFixed(1)} on ${be.threads}`);
+log(`\nmeasured SIMD peak (8 independent f32x4 multiply-add chains, no memory): ${peak.perThread.toFixed(1)} GFLOP/s on 1 thread, ${peak.allThreads.toFixed(1)} on ${be.threads}`);
 const steps = {};
 if (train) {
   log(`\n3. GLM training step (forward + backward + AdamW), ${be.device.name}`);

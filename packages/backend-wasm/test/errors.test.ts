@@ -104,7 +104,7 @@ describe('memory', () => {
     expect(() => planMemory(getPreset('glm-base'), { batchSize: 1, seqLength: 9999 })).toThrow(/seqLength 9999 exceeds the position table/);
   });
 
-  it('the plan covers what a real training step allocates (within 2×)', () => {
+  it('the plan covers what a real training step allocates (at most its 32 MiB reserve + 25% over)', () => {
     const config = { ...getPreset('glm-tiny'), vocab_size: 512, max_sequence_length: 64 };
     const b = createWasmBackend({ threads: 2 });
     const model = GlmModel.create(b, config, { rng: new Rng(1) });
@@ -117,7 +117,9 @@ describe('memory', () => {
     const peak = b.memoryUsage().peakBytes;
     const planned = planMemory(config, { batchSize: 4, seqLength: 64, targetFraction: batch.lossMask!.reduce((s, m) => s + m, 0) / (4 * 64) }).totalBytes;
     expect(planned).toBeGreaterThanOrEqual(peak);
-    expect(planned).toBeLessThan(2 * peak);
+    expect(planned).toBeLessThan(1.25 * peak + (32 << 20));
+    // Measured at GLM-Base 4 × 512 on a 16-core machine: peak 2.94 GiB (2 threads) and 2.97 GiB
+    // (16 threads) against 2.98 GiB planned (benchmarks/RESULTS.md).
     opt.dispose();
     model.dispose();
     b.dispose();

@@ -94,8 +94,10 @@ export function crossEntropyBackwardRows(
   if (t0 >= t1) return;
   const emb = wordEmb + <usize>v0 * <usize>H * 4;
   gemm(hidden, H, 1, emb, H, 1, chunk, ld, 0, 0, 0, 0, 0, t0, t1, 0, width, H, scratch);
-  const smooth = f32x4.splat(eps / <f32>V);
-  const onTarget = f32x4.splat(1 - eps);
+  // What is subtracted from the probability: (1−ε) + ε/V at the target, ε/V elsewhere, each
+  // rounded once from f64 (so with V = 1 the target's is exactly 1 and the gradient exactly 0).
+  const offTarget = f32x4.splat(<f32>(<f64>eps / <f64>V));
+  const atTarget = f32x4.splat(<f32>(1.0 - <f64>eps + <f64>eps / <f64>V));
   const iota = i32x4(0, 1, 2, 3);
   for (let t = t0; t < t1; t++) {
     const row = chunk + <usize>t * <usize>ld * 4;
@@ -105,8 +107,8 @@ export function crossEntropyBackwardRows(
     // Whole vectors up to the padded width: columns past `width` hold junk nobody reads.
     for (let v = 0; v < width; v += 4) {
       const p = vexp(f32x4.sub(v128.load(row + <usize>v * 4), l));
-      const hit = v128.and(i32x4.eq(i32x4.add(iota, i32x4.splat(v)), target), onTarget);
-      v128.store(row + <usize>v * 4, f32x4.mul(w, f32x4.sub(f32x4.sub(p, hit), smooth)));
+      const isTarget = i32x4.eq(i32x4.add(iota, i32x4.splat(v)), target);
+      v128.store(row + <usize>v * 4, f32x4.mul(w, f32x4.sub(p, v128.bitselect(atTarget, offTarget, isTarget))));
     }
   }
   gemm(chunk, ld, 1, emb, 1, H, dHidden, H, 0, 0, 0, 0, v0 > 0 ? 1 : 0, t0, t1, 0, H, width, scratch);

@@ -115,6 +115,45 @@ function packB(b: usize, bCol: i32, bRed: i32, jc: i32, jcEnd: i32, rc: i32, kc:
       }
       continue;
     }
+    if (width == NR && bRed == 1) {
+      // B rows contiguous along r (x·Wᵀ's weight): transpose 4×4 blocks with shuffles — 8 loads
+      // and 8 stores per 4 values of r instead of 32 scalar moves.
+      const rowStep = <usize>bCol * 4;
+      const src0 = b + (<usize>j * <usize>bCol + <usize>rc) * 4;
+      let r = 0;
+      for (; r + 4 <= kc; r += 4) {
+        const p0 = src0 + <usize>r * 4;
+        const v0 = v128.load(p0);
+        const v1 = v128.load(p0 + rowStep);
+        const v2 = v128.load(p0 + 2 * rowStep);
+        const v3 = v128.load(p0 + 3 * rowStep);
+        const v4 = v128.load(p0 + 4 * rowStep);
+        const v5 = v128.load(p0 + 5 * rowStep);
+        const v6 = v128.load(p0 + 6 * rowStep);
+        const v7 = v128.load(p0 + 7 * rowStep);
+        const t0 = v128.shuffle<i32>(v0, v1, 0, 4, 1, 5);
+        const t1 = v128.shuffle<i32>(v2, v3, 0, 4, 1, 5);
+        const t2 = v128.shuffle<i32>(v0, v1, 2, 6, 3, 7);
+        const t3 = v128.shuffle<i32>(v2, v3, 2, 6, 3, 7);
+        const u0 = v128.shuffle<i32>(v4, v5, 0, 4, 1, 5);
+        const u1 = v128.shuffle<i32>(v6, v7, 0, 4, 1, 5);
+        const u2 = v128.shuffle<i32>(v4, v5, 2, 6, 3, 7);
+        const u3 = v128.shuffle<i32>(v6, v7, 2, 6, 3, 7);
+        const d = dst + <usize>(r * 32);
+        v128.store(d, v128.shuffle<i32>(t0, t1, 0, 1, 4, 5));
+        v128.store(d, v128.shuffle<i32>(u0, u1, 0, 1, 4, 5), 16);
+        v128.store(d, v128.shuffle<i32>(t0, t1, 2, 3, 6, 7), 32);
+        v128.store(d, v128.shuffle<i32>(u0, u1, 2, 3, 6, 7), 48);
+        v128.store(d, v128.shuffle<i32>(t2, t3, 0, 1, 4, 5), 64);
+        v128.store(d, v128.shuffle<i32>(u2, u3, 0, 1, 4, 5), 80);
+        v128.store(d, v128.shuffle<i32>(t2, t3, 2, 3, 6, 7), 96);
+        v128.store(d, v128.shuffle<i32>(u2, u3, 2, 3, 6, 7), 112);
+      }
+      for (; r < kc; r++) {
+        for (let q = 0; q < NR; q++) store<f32>(dst + <usize>(r * 32 + q * 4), load<f32>(src0 + <usize>q * rowStep + <usize>r * 4));
+      }
+      continue;
+    }
     for (let q = 0; q < NR; q++) {
       if (q < width) {
         let src = b + (<usize>(j + q) * <usize>bCol + <usize>rc * <usize>bRed) * 4;
@@ -238,4 +277,79 @@ export function columnSums(dz: usize, M: i32, N: i32, out: usize, j0: i32, j1: i
     for (let i = 0; i < M; i++) acc += load<f32>(dz + (<usize>i * <usize>N + <usize>j) * 4);
     store<f32>(out + <usize>j * 4, acc);
   }
+}
+
+/** Σ_k a[k]·b[k] for one (row, column) pair: 4-lane partial sums over whole vectors, lanes
+ *  combined as (0+1)+(2+3), then the scalar tail in order. The same sequence wherever it runs. */
+// @ts-ignore: decorator
+@inline function dotRow(a: usize, b: usize, K: i32): f32 {
+  let acc = f32x4.splat(0);
+  const k4 = K & ~3;
+  for (let k = 0; k < k4; k += 4) acc = madd(v128.load(a + <usize>k * 4), v128.load(b + <usize>k * 4), acc);
+  return lanesSum(acc, a, b, k4, K);
+}
+
+/**
+ * The few-rows path (generation: one token or a few beams): C[i, j] (= bias + | +=) Σ_k A[i, k]·B[j, k]
+ * with both operands contiguous along k, as dot products — no packing, which would cost as much
+ * as the product itself at one row. y = act(C) as in gemm. The host picks it from the shape alone.
+ */
+export function gemmFewRows(
+  a: usize, aRow: i32, b: usize, bCol: i32,
+  c: usize, ldc: i32, y: usize, ldy: i32,
+  bias: usize, act: i32, accumulate: i32,
+  i0: i32, i1: i32, j0: i32, j1: i32, K: i32,
+): void {
+  const k4 = K & ~3;
+  const bStep = <usize>bCol * 4;
+  // Columns outer, rows inner: four rows of B (L1-resident) serve every row of A.
+  let j = j0;
+  // Four columns at once (four independent chains hide the multiply-add latency); each column's
+  // operations are exactly dotRow's, so the grouping does not change any result.
+  for (; j + 4 <= j1; j += 4) {
+    const b0 = b + <usize>j * bStep;
+    const b1 = b0 + bStep;
+    const b2 = b1 + bStep;
+    const b3 = b2 + bStep;
+    for (let i = i0; i < i1; i++) {
+      const arow = a + <usize>i * <usize>aRow * 4;
+      let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0;
+      for (let k = 0; k < k4; k += 4) {
+        const x = v128.load(arow + <usize>k * 4);
+        const o = <usize>k * 4;
+        s0 = madd(x, v128.load(b0 + o), s0);
+        s1 = madd(x, v128.load(b1 + o), s1);
+        s2 = madd(x, v128.load(b2 + o), s2);
+        s3 = madd(x, v128.load(b3 + o), s3);
+      }
+      fewRowsStore(lanesSum(s0, arow, b0, k4, K), c, ldc, y, ldy, bias, act, accumulate, i, j);
+      fewRowsStore(lanesSum(s1, arow, b1, k4, K), c, ldc, y, ldy, bias, act, accumulate, i, j + 1);
+      fewRowsStore(lanesSum(s2, arow, b2, k4, K), c, ldc, y, ldy, bias, act, accumulate, i, j + 2);
+      fewRowsStore(lanesSum(s3, arow, b3, k4, K), c, ldc, y, ldy, bias, act, accumulate, i, j + 3);
+    }
+  }
+  for (; j < j1; j++) {
+    for (let i = i0; i < i1; i++) {
+      const arow = a + <usize>i * <usize>aRow * 4;
+      fewRowsStore(dotRow(arow, b + <usize>j * bStep, K), c, ldc, y, ldy, bias, act, accumulate, i, j);
+    }
+  }
+}
+
+/** dotRow's ending: lanes (0+1)+(2+3), then the scalar tail k4..K−1 in order. */
+// @ts-ignore: decorator
+@inline function lanesSum(acc: v128, a: usize, b: usize, k4: i32, K: i32): f32 {
+  let s: f32 = (f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1)) + (f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3));
+  for (let k = k4; k < K; k++) s += load<f32>(a + <usize>k * 4) * load<f32>(b + <usize>k * 4);
+  return s;
+}
+
+// @ts-ignore: decorator
+@inline function fewRowsStore(dot: f32, c: usize, ldc: i32, y: usize, ldy: i32, bias: usize, act: i32, accumulate: i32, i: i32, j: i32): void {
+  let z = dot;
+  const pc = c + (<usize>i * <usize>ldc + <usize>j) * 4;
+  if (accumulate != 0) z = load<f32>(pc) + z;
+  else if (bias != 0) z = load<f32>(bias + <usize>j * 4) + z;
+  store<f32>(pc, z);
+  if (y != 0) store<f32>(y + (<usize>i * <usize>ldy + <usize>j) * 4, f32x4.extract_lane(vactivate(act, f32x4.splat(z)), 0));
 }

@@ -1,7 +1,7 @@
 // The kernel module: every export is a kernel the host calls (through the worker pool) with byte
 // offsets into the one imported memory and sizes as i32. Kernels allocate nothing.
 // To add a kernel file: write assembly/<op>.ts and re-export it here (see CONTRIBUTING-KERNELS.md).
-export { gemm, gemmScratchBytes, activationBackward, columnSums } from './gemm';
+export { gemm, gemmFewRows, gemmScratchBytes, activationBackward, columnSums } from './gemm';
 export { fill32, fill8, copyBytes } from './memory';
 
 /** Where static data ends; the host's arena starts above it. */

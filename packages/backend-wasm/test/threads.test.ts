@@ -115,6 +115,24 @@ describe('matmul family at sizes where every thread gets work (rows, columns and
     });
   });
 
+  it('few-row linear and logits (generation shapes: 1 and 3 rows, columns split over threads)', () => {
+    for (const [M, K, N] of [[1, 301, 1000], [3, 64, 5003]] as const) {
+      both((b) => {
+        const x = put(b, random(M * K, 13));
+        const w = put(b, random(N * K, 14, 0.2));
+        const bias = put(b, random(N, 15));
+        const y = b.alloc('f32', M * N);
+        const pre = b.alloc('f32', M * N);
+        b.run('linear', { x, weight: w, bias, y, preAct: pre, rows: M, inFeatures: K, outFeatures: N, activation: 'gelu_tanh' });
+        const logits = b.alloc('f32', M * N);
+        b.run('logits', { hidden: x, wordEmb: w, out: logits, tokens: M, hiddenSize: K, vocab: N });
+        const out = { y: b.read(y), pre: b.read(pre), logits: b.read(logits) } as Record<string, Float32Array>;
+        for (const t of [x, w, bias, y, pre, logits]) b.free(t);
+        return out;
+      });
+    }
+  });
+
   it('crossEntropy + backward + logits (T=70, H=48, V=5000: several vocabulary chunks)', () => {
     const [T, H, V] = [70, 48, 5000];
     both((b) => {

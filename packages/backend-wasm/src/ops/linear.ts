@@ -40,8 +40,21 @@ export function gemmCall(ctx: WasmOpContext, g: GemmOperands, t: number, i0: num
   return ['gemm', g.a, g.aRow, g.aRed, g.b, g.bCol, g.bRed, g.c, g.ldc, g.y ?? 0, g.ldy ?? 0, g.bias ?? 0, g.act ?? 0, g.accumulate ? 1 : 0, i0, i1, j0, j1, g.depth, ctx.scratch(t)];
 }
 
-/** Splits a product's output over the threads: by rows when there are enough, else by columns. */
+/** At most this many rows (generation: one token, a few beams) run as dot products, unpacked. */
+const FEW_ROWS = 8;
+
+/**
+ * Splits a product's output over the threads: by rows when there are enough, else by columns.
+ * A handful of rows with both operands contiguous along the reduction takes the dot-product
+ * kernel instead (packing B would cost as much as the product). The choice depends on the shape
+ * only, never on the thread count, so results stay thread-independent.
+ */
 export function splitGemm(ctx: WasmOpContext, g: GemmOperands): KernelCall[][] {
+  if (g.rows <= FEW_ROWS && g.aRed === 1 && g.bRed === 1) {
+    return ctx.split(g.cols, { align: 4, minPerThread: 256 }).map(([s, e]) => [
+      ['gemmFewRows', g.a, g.aRow, g.b, g.bCol, g.c, g.ldc, g.y ?? 0, g.ldy ?? 0, g.bias ?? 0, g.act ?? 0, g.accumulate ? 1 : 0, 0, g.rows, s, e, g.depth],
+    ]);
+  }
   if (g.rows >= MIN_ROWS_PER_THREAD * ctx.threads || g.cols < COL_ALIGN * ctx.threads) {
     return ctx.split(g.rows, { align: ROW_ALIGN, minPerThread: MIN_ROWS_PER_THREAD }).map(([s, e], t) => [gemmCall(ctx, g, t, s, e, 0, g.cols)]);
   }

@@ -1,4 +1,6 @@
 // Bad input and failure modes: never a hang or a silent wrong result.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { AdamW, GlmModel, getPreset } from '@blankglm/model-spec';
 import { Rng } from '@blankglm/tensor';
 import { describe, expect, it } from 'vitest';
@@ -55,6 +57,21 @@ describe('variants', () => {
     expect(r[89]).toBe(-1);
     expect(r[90]).toBe(0);
     b.dispose();
+  });
+
+  it('without SharedArrayBuffer: the single-thread build, said once, and correct results', () => {
+    const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+    const script = `import(${JSON.stringify(dist)}).then((m) => {
+      const a = m.createWasmBackend({ threads: 2 });
+      const b = m.createWasmBackend({ threads: 2 });
+      const x = a.alloc('f32', 10);
+      a.run('fill', { x, offset: 2, size: 8, value: 3 });
+      console.log(JSON.stringify({ variant: a.variant, threads: b.threads, values: [...a.read(x)] }));
+    })`;
+    const r = spawnSync(process.execPath, ['--no-harmony-sharedarraybuffer', '-e', script], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ variant: 'simd', threads: 1, values: [0, 0, 3, 3, 3, 3, 3, 3, 3, 3] });
+    expect(r.stderr.match(/shared WebAssembly memory is unavailable here; running single-threaded/g)).toHaveLength(1);
   });
 
   it('the CLI entry probes and creates', async () => {

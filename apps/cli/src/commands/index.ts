@@ -12,5 +12,7 @@ import { evalCommand } from './eval.js';
 import { doctorCommand } from './doctor.js';
 import { exportOnnxCommand } from './export-onnx.js';
 import { pretrainCommand } from './pretrain.js';
+import { finetuneCommand } from './finetune.js';
+import { evaluateCommand } from './evaluate.js';
 
-export const commands: Command[] = [prepareCommand, demoCommand, corruptCommand, convertCommand, forwardCommand, tokenizeCommand, exportOnnxCommand, fillCommand, evalCommand, doctorCommand, pretrainCommand];
+export const commands: Command[] = [prepareCommand, demoCommand, corruptCommand, convertCommand, forwardCommand, tokenizeCommand, exportOnnxCommand, fillCommand, evalCommand, doctorCommand, pretrainCommand, finetuneCommand, evaluateCommand];

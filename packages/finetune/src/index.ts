@@ -1,0 +1,7 @@
+// @blankglm/finetune: GLM fine-tuning and evaluation as data. A task is a JSON file; a task kind
+// (cloze, and the kinds other modules register) turns it and a data split into examples, model
+// inputs, a training loss and metrics. `finetune()` runs the trainer's loop over any kind.
+export * from './tasks/registry.js';
+export * from './tasks/load.js';
+export * from './data/jsonl.js';
+export * from './finetune.js';

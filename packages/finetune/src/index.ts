@@ -5,3 +5,16 @@ export * from './tasks/registry.js';
 export * from './tasks/load.js';
 export * from './data/jsonl.js';
 export * from './finetune.js';
+export * from './lm/index.js';
+import './lm/register.js';
+export * from './metrics/classification.js';
+export * from './cloze/pattern.js';
+export * from './cloze/task.js';
+export * from './cloze/examples.js';
+export * from './cloze/inputs.js';
+export * from './cloze/kind.js';
+
+import { clozeKind } from './cloze/kind.js';
+import { registerTaskKind } from './tasks/registry.js';
+
+registerTaskKind(clozeKind);

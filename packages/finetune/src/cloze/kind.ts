@@ -166,9 +166,10 @@ export class PreparedCloze implements PreparedTask<ClozeExample, ClozeBatch> {
 
   private evalLoss(model: GlmModel, batch: ClozeBatch): LossSums {
     const scores = this.score(model, batch.items, 64);
+    const mix = this.task.answer.mode === 'candidates' && this.task.answer.loss === 'mix';
     let lossSum = 0;
     batch.items.forEach((it, i) => {
-      if (it.gold >= 0) lossSum -= logSoftmax(scores[i]!)[it.gold]!;
+      if (it.gold >= 0) lossSum -= logSoftmax(scores[i]!)[it.gold]! + (mix ? scores[i]![it.gold]! : 0);
     });
     return { lossSum, targets: batch.items.filter((it) => it.gold >= 0).length };
   }

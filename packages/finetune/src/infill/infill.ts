@@ -15,6 +15,7 @@ import { counterHash32, Rng } from '@blankglm/tensor';
 import type { GlmTokenizer } from '@blankglm/tokenizer';
 import { corpusBleu, type BleuResult } from '../metrics/bleu.js';
 import { appendSpan, partA, type GlmRow } from '../lm/rows.js';
+import { decodeGenerated, vocabularyArgmax } from '../seq2seq/generate.js';
 
 /** A text with some of its words blanked: `blanks` are [start, end) word ranges, sorted, disjoint, not adjacent. */
 export interface InfillExample {
@@ -129,8 +130,9 @@ export function fillInfill(model: GlmModel, tokenizer: GlmTokenizer, masked: Rea
     eopId: s.eop,
     maxTokens: Math.min(options.maxTokensPerBlank, model.positionRows - 2),
     noRepeatNgramSize: options.noRepeatNgramSize,
+    choose: vocabularyArgmax(tokenizer.vocabSize),
   });
-  return tokenizer.decode(result.filled, { skipSpecialTokens: true }).trim();
+  return decodeGenerated(tokenizer, result.filled);
 }
 
 export interface InfillEvaluation {

@@ -30,13 +30,34 @@ export function splitSentences(text: string): string {
   return text.replace(/([.!?]['"”’)\]]*)\s+/g, '$1\n').trim();
 }
 
+/**
+ * Greedy choice among the tokenizer's own ids: the embedding table is padded past the vocabulary
+ * (BERT 30,526 → 30,592 rows) and an undertrained model may rank a padding row first.
+ */
+export function vocabularyArgmax(vocabSize: number): (logits: Float32Array) => number {
+  return (logits) => {
+    let best = 0;
+    const n = Math.min(vocabSize, logits.length);
+    for (let i = 1; i < n; i++) if (logits[i]! > logits[best]!) best = i;
+    return best;
+  };
+}
+
+/** Decoded text of generated ids; ids past the tokenizer's vocabulary (padding rows, beam search only) are dropped. */
+export function decodeGenerated(tokenizer: GlmTokenizer, ids: readonly number[]): string {
+  return tokenizer.decode(ids.filter((id) => id < tokenizer.vocabSize), { skipSpecialTokens: true }).trim();
+}
+
 /** Generated text of one example. */
 export function generateSeq2seq(model: GlmModel, tokenizer: GlmTokenizer, ex: Seq2seqExample, input: Seq2seqInputOptions, decode: Seq2seqDecodeOptions): string {
   const built = buildSeq2seqInput(tokenizer, ex, input);
   const s = tokenizer.special;
   // The target budget counts eop; fillBlanks' maxTokens does too.
   const maxTokens = Math.max(1, Math.min(input.targetLength, model.positionRows - 2));
-  const strategy = decode.numBeams > 1 ? { kind: 'beam' as const, numBeams: decode.numBeams, lengthPenalty: decode.lengthPenalty, earlyStopping: false } : { kind: 'greedy' as const };
+  const rule =
+    decode.numBeams > 1
+      ? { strategy: { kind: 'beam' as const, numBeams: decode.numBeams, lengthPenalty: decode.lengthPenalty, earlyStopping: false } }
+      : { choose: vocabularyArgmax(tokenizer.vocabSize) };
   const result = fillBlanks(model, built.context, {
     maskIds: [built.maskId],
     sopId: s.sop,
@@ -44,9 +65,9 @@ export function generateSeq2seq(model: GlmModel, tokenizer: GlmTokenizer, ex: Se
     maxTokens,
     minTokens: Math.min(decode.minTokens, maxTokens - 1),
     noRepeatNgramSize: decode.noRepeatNgramSize,
-    strategy,
+    ...rule,
   });
-  return tokenizer.decode(result.blanks[0]!, { skipSpecialTokens: true }).trim();
+  return decodeGenerated(tokenizer, result.blanks[0]!);
 }
 
 export interface Seq2seqEvaluation {

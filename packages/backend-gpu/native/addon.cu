@@ -18,6 +18,7 @@
 #include "gemm.cuh"
 #include "kernels.cuh"
 #include "attention.cuh"
+#include "attention_tc.cuh"
 #include "schema.h"  // generated from src/schema.ts by scripts/build-native.mjs
 
 enum DType : int { DT_F32 = 0, DT_BF16 = 1, DT_I32 = 2, DT_U8 = 3 };
@@ -51,9 +52,60 @@ struct State {
   DeviceErrorRecord* errDev = nullptr;
   GemmEngine gemm;
   bool ltGelu = false;
+  bool tcAttention = true;  // tensor-core attention for bf16 operands (BLANKGLM_GPU_ATTENTION=scalar turns it off)
   std::string cublasNote;
 };
 static State S;
+
+/**
+ * Per-op GPU time (setProfiling): a cudaEvent pair around every op, keyed by the op and its
+ * shape; events are resolved when the report is asked for (after a synchronise).
+ */
+struct Profiler {
+  bool on = false;
+  std::vector<cudaEvent_t> pool;
+  struct Pending {
+    std::string key;
+    cudaEvent_t start, stop;
+  };
+  std::vector<Pending> pending;
+  struct Total {
+    long long calls = 0;
+    double ms = 0;
+  };
+  std::vector<std::pair<std::string, Total>> totals;  // in first-seen order
+
+  cudaEvent_t event() {
+    if (!pool.empty()) {
+      cudaEvent_t e = pool.back();
+      pool.pop_back();
+      return e;
+    }
+    cudaEvent_t e;
+    CK(cudaEventCreate(&e));
+    return e;
+  }
+  void resolve() {
+    if (pending.empty()) return;
+    CK(cudaEventSynchronize(pending.back().stop));
+    for (auto& p : pending) {
+      float ms = 0;
+      CK(cudaEventElapsedTime(&ms, p.start, p.stop));
+      auto it = totals.begin();
+      while (it != totals.end() && it->first != p.key) ++it;
+      if (it == totals.end()) {
+        totals.push_back({p.key, Total{}});
+        it = totals.end() - 1;
+      }
+      it->second.calls++;
+      it->second.ms += ms;
+      pool.push_back(p.start);
+      pool.push_back(p.stop);
+    }
+    pending.clear();
+  }
+};
+static Profiler PROF;
 
 // ---------------------------------------------------------------------------------------------
 // Memory
@@ -160,7 +212,7 @@ static std::string schemaSignature() {
 }
 
 struct View {
-  float* base;  // element (b, t, c) at base + b·batchStride + t·rowStride + c
+  FPtr base;  // element (b, t, c) at base + b·batchStride + t·rowStride + c
   long long rowStride, batchStride;
   AttnView attn() const { return {base, batchStride, rowStride}; }
 };
@@ -188,11 +240,22 @@ struct Call {
     if (it == S.buffers.end()) throw GpuError("GPU_BAD_TENSOR", info->name + ": argument '" + n + "' is tensor #" + std::to_string(id) + ", which is not allocated on the GPU");
     return &it->second;
   }
-  /** A float tensor (f32), or null when absent. */
+  /** A float tensor (f32 or bf16), or a null FPtr when absent. */
+  FPtr fpopt(const char* n) const {
+    Buffer* b = buffer(n, 't');
+    if (!b) return FPtr();
+    if (b->dtype != DT_F32 && b->dtype != DT_BF16) throw GpuError("GPU_UNSUPPORTED", info->name + ": argument '" + n + "' is " + DTYPE_NAMES[b->dtype] + ", expected f32 or bf16");
+    return FPtr(b->ptr, b->dtype == DT_BF16);
+  }
+  FPtr fp(const char* n) const {
+    if (!buffer(n, 't')) throw GpuError("GPU_INTERNAL", info->name + ": argument '" + n + "' is required");
+    return fpopt(n);
+  }
+  /** An f32-only tensor (saved statistics, optimizer moments, losses), or null when absent. */
   float* fopt(const char* n) const {
     Buffer* b = buffer(n, 't');
     if (!b) return nullptr;
-    if (b->dtype != DT_F32) throw GpuError("GPU_UNSUPPORTED", info->name + ": argument '" + n + "' is " + DTYPE_NAMES[b->dtype] + "; this backend computes in f32 only");
+    if (b->dtype != DT_F32) throw GpuError("GPU_UNSUPPORTED", info->name + ": argument '" + n + "' is " + DTYPE_NAMES[b->dtype] + "; it must be f32");
     return (float*)b->ptr;
   }
   float* fl(const char* n) const {
@@ -216,15 +279,78 @@ struct Call {
     const long long id = (long long)w[fi.offset];
     auto it = S.buffers.find(id);
     if (it == S.buffers.end()) throw GpuError("GPU_BAD_TENSOR", info->name + ": view '" + n + "' is over tensor #" + std::to_string(id) + ", which is not allocated on the GPU");
-    if (it->second.dtype != DT_F32) throw GpuError("GPU_UNSUPPORTED", info->name + ": view '" + n + "' is not f32");
-    return {(float*)it->second.ptr + (long long)w[fi.offset + 1], (long long)w[fi.offset + 2], (long long)w[fi.offset + 3]};
+    const Buffer& b = it->second;
+    if (b.dtype != DT_F32 && b.dtype != DT_BF16) throw GpuError("GPU_UNSUPPORTED", info->name + ": view '" + n + "' is not a float tensor");
+    return {FPtr(b.ptr, b.dtype == DT_BF16) + (long long)w[fi.offset + 1], (long long)w[fi.offset + 2], (long long)w[fi.offset + 3]};
   }
   Dropout dropout(const char* n) const { return dropoutFromWords(w + field(n, 'd').offset); }
 };
 
 // ---------------------------------------------------------------------------------------------
 // Op handlers
-static void scatterAddRowsSorted(const float* src, const int* ids, int count, int rows, int width, float* dst, int errKind) {
+static void cast(FPtr src, FPtr dst, long long n) {
+  if (n <= 0) return;
+  castKernel<<<blocksFor(n, 256), 256, 0, S.stream>>>(src, dst, n);
+  CK_LAUNCH("cast");
+}
+
+/** A bf16 copy of `src` (elements) in scratch memory; `src` itself when it already is bf16. */
+struct Bf16Copy {
+  FPtr ptr;
+  Scratch buf;
+  Bf16Copy(FPtr src, long long elements, const char* what) : buf(src.bf ? 0 : (size_t)elements * 2, what) {
+    if (src.bf) {
+      ptr = src;
+      return;
+    }
+    ptr = FPtr(buf.p, true);
+    cast(src, ptr, elements);
+  }
+};
+
+/**
+ * Row-major C[M, N] = alpha · op(A) · op(B) + beta · C (+ bias[N]) for operands of either float
+ * type: bf16 products (f32 accumulation) when either input is bf16, the other converted; f32
+ * (or TF32) products when both are f32. `geluAux` (same type as C) selects the GELU_AUX epilogue.
+ */
+static void product(bool tA, bool tB, int M, int N, int K, float alpha, FPtr A, int lda, FPtr B, int ldb, float beta, FPtr C, int ldc, FPtr bias,
+                    FPtr geluAux = FPtr()) {
+  if (M <= 0 || N <= 0) return;
+  const long long aElems = (long long)((tA ? K : M) - 1) * lda + (tA ? M : K);
+  const long long bElems = (long long)((tB ? N : K) - 1) * ldb + (tB ? K : N);
+  const bool bf = A.bf || B.bf;
+  Bf16Copy a16(bf ? A : FPtr(), bf ? aElems : 0, "a bf16 matrix operand"), b16(bf ? B : FPtr(), bf ? bElems : 0, "a bf16 matrix operand");
+  if (bf) {
+    A = a16.ptr;
+    B = b16.ptr;
+  }
+  if (!bf && C.bf) {
+    // f32 inputs, bf16 output: an f32 product in scratch, then one rounding into C.
+    const long long cElems = (long long)(M - 1) * ldc + N;
+    Scratch c32((size_t)cElems * 4, "an f32 product");
+    FPtr tmp(c32.p, false);
+    if (beta != 0.f) cast(C, tmp, cElems);
+    Scratch bias32(bias && bias.bf ? (size_t)N * 4 : 0, "an f32 bias");
+    if (bias && bias.bf) {
+      cast(bias, FPtr(bias32.p, false), N);
+      bias = FPtr(bias32.p, false);
+    }
+    if (geluAux) throw GpuError("GPU_INTERNAL", "GELU epilogue with f32 inputs and a bf16 output");
+    S.gemm.gemm(S.stream, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, tmp, ldc, bias);
+    cast(tmp, C, cElems);
+    return;
+  }
+  // The bias in the output's type (cuBLASLt's default bias type is D's).
+  Scratch biasConv(bias && bias.bf != C.bf ? (size_t)N * 4 : 0, "a bias in the output's type");
+  if (bias && bias.bf != C.bf) {
+    FPtr conv(biasConv.p, C.bf);
+    cast(bias, conv, N);
+    bias = conv;
+  }
+  S.gemm.gemm(S.stream, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, geluAux);
+}
+
+static void scatterAddRowsSorted(FPtr src, const int* ids, int count, int rows, int width, FPtr dst, int errKind) {
   int padded = SORT_CHUNK;
   while (padded < count) padded <<= 1;
   Scratch keys((size_t)padded * 8, "a row scatter's sort");
@@ -246,7 +372,7 @@ static void scatterAddRowsSorted(const float* src, const int* ids, int count, in
 }
 
 template <typename Value>
-static void columnSumAdd(Value value, int R, int C, float* out, const char* what) {
+static void columnSumAdd(Value value, int R, int C, FPtr out, const char* what) {
   const int chunks = (R + COLSUM_ROWS_PER_CHUNK - 1) / COLSUM_ROWS_PER_CHUNK;
   Scratch partial((size_t)chunks * C * sizeof(double), what);
   columnPartialKernel<<<dim3((C + 31) / 32, chunks), dim3(32, 8), 0, S.stream>>>(value, R, C, partial.as<double>());
@@ -257,52 +383,54 @@ static void columnSumAdd(Value value, int R, int C, float* out, const char* what
 
 static void opEmbedding(const Call& c) {
   const int T = (int)c.i("tokens"), H = (int)c.i("hiddenSize");
-  embeddingKernel<<<T, 256, 0, S.stream>>>(c.fl("wordEmb"), c.fl("posEmb"), c.fopt("blockPosEmb"), c.ints("inputIds"), c.ints("positionIds"),
-                                           c.ints("blockPositionIds"), c.fl("out"), T, H, (int)c.i("vocab"), (int)c.i("positions"), S.errDev);
+  embeddingKernel<<<T, 256, 0, S.stream>>>(c.fp("wordEmb"), c.fp("posEmb"), c.fpopt("blockPosEmb"), c.ints("inputIds"), c.ints("positionIds"),
+                                           c.ints("blockPositionIds"), c.fp("out"), T, H, (int)c.i("vocab"), (int)c.i("positions"), S.errDev);
   CK_LAUNCH("embedding");
 }
 
 static void opEmbeddingBackward(const Call& c) {
   const int T = (int)c.i("tokens"), H = (int)c.i("hiddenSize"), V = (int)c.i("vocab"), P = (int)c.i("positions");
-  const float* dOut = c.fl("dOut");
-  scatterAddRowsSorted(dOut, c.ints("inputIds"), T, V, H, c.fl("dWordEmb"), ERR_INPUT_ID);
-  scatterAddRowsSorted(dOut, c.ints("positionIds"), T, P, H, c.fl("dPosEmb"), ERR_POSITION_ID);
+  const FPtr dOut = c.fp("dOut");
+  scatterAddRowsSorted(dOut, c.ints("inputIds"), T, V, H, c.fp("dWordEmb"), ERR_INPUT_ID);
+  scatterAddRowsSorted(dOut, c.ints("positionIds"), T, P, H, c.fp("dPosEmb"), ERR_POSITION_ID);
   const int* blockIds = c.ints("blockPositionIds");
-  float* dBlock = c.fopt("dBlockPosEmb");
+  const FPtr dBlock = c.fpopt("dBlockPosEmb");
   if (blockIds && dBlock) scatterAddRowsSorted(dOut, blockIds, T, P, H, dBlock, ERR_BLOCK_POSITION_ID);
 }
 
 static void opLayerNorm(const Call& c) {
   const int R = (int)c.i("rows"), H = (int)c.i("hiddenSize");
-  layerNormKernel<<<R, 256, 0, S.stream>>>(c.fl("x"), c.fl("gamma"), c.fl("beta"), c.fl("y"), c.fl("mean"), c.fl("rstd"), H, c.f("eps"));
+  layerNormKernel<<<R, 256, 0, S.stream>>>(c.fp("x"), c.fp("gamma"), c.fp("beta"), c.fp("y"), c.fl("mean"), c.fl("rstd"), H, c.f("eps"));
   CK_LAUNCH("layerNorm");
 }
 
 static void opLayerNormBackward(const Call& c) {
   const int R = (int)c.i("rows"), H = (int)c.i("hiddenSize");
-  const float *dy = c.fl("dy"), *x = c.fl("x"), *mean = c.fl("mean"), *rstd = c.fl("rstd");
-  layerNormBackwardDxKernel<<<R, 256, 0, S.stream>>>(dy, x, c.fl("gamma"), mean, rstd, c.fl("dx"), H, c.b("accumulate"));
+  const FPtr dy = c.fp("dy"), x = c.fp("x");
+  const float *mean = c.fl("mean"), *rstd = c.fl("rstd");
+  layerNormBackwardDxKernel<<<R, 256, 0, S.stream>>>(dy, x, c.fp("gamma"), mean, rstd, c.fp("dx"), H, c.b("accumulate"));
   CK_LAUNCH("layerNormBackward dx");
-  columnSumAdd(DyTimesXHat{dy, x, mean, rstd, H}, R, H, c.fl("dGamma"), "layerNormBackward dGamma");
-  columnSumAdd(PlainValue{dy, H}, R, H, c.fl("dBeta"), "layerNormBackward dBeta");
+  columnSumAdd(DyTimesXHat{dy, x, mean, rstd, H}, R, H, c.fp("dGamma"), "layerNormBackward dGamma");
+  columnSumAdd(PlainValue{dy, H}, R, H, c.fp("dBeta"), "layerNormBackward dBeta");
 }
 
 static void opLinear(const Call& c) {
   const int M = (int)c.i("rows"), K = (int)c.i("inFeatures"), N = (int)c.i("outFeatures"), act = c.act("activation");
-  const float *x = c.fl("x"), *W = c.fl("weight"), *bias = c.fopt("bias");
-  float *y = c.fl("y"), *preAct = c.fopt("preAct");
+  const FPtr x = c.fp("x"), W = c.fp("weight"), bias = c.fpopt("bias"), y = c.fp("y"), preAct = c.fpopt("preAct");
   if (act == 0) {
-    S.gemm.gemm(S.stream, false, true, M, N, K, 1.f, x, K, W, K, 0.f, y, N, bias);
-    if (preAct) CK(cudaMemcpyAsync(preAct, y, (size_t)M * N * 4, cudaMemcpyDeviceToDevice, S.stream));
+    product(false, true, M, N, K, 1.f, x, K, W, K, 0.f, y, N, bias);
+    if (preAct) cast(y, preAct, (long long)M * N);
     return;
   }
   if (!preAct) throw GpuError("GPU_INTERNAL", "linear: preAct is required with an activation");
-  if (act == 1 && S.ltGelu && !S.gemm.useBuiltin && N % 8 == 0) {
-    // cuBLASLt's GELU epilogue is the tanh approximation: y = gelu_tanh(z), preAct = z.
-    S.gemm.gemm(S.stream, false, true, M, N, K, 1.f, x, K, W, K, 0.f, y, N, bias, preAct);
+  // cuBLASLt's GELU epilogue is the tanh approximation: y = gelu_tanh(z), preAct = z. Used when
+  // asked for (ltGelu), and always for bf16 products (their tolerance covers its f32 tanh).
+  const bool bf = x.bf || W.bf;
+  if (act == 1 && (S.ltGelu || bf) && !S.gemm.useBuiltin && N % 8 == 0 && preAct.bf == y.bf && (bf || !y.bf)) {
+    product(false, true, M, N, K, 1.f, x, K, W, K, 0.f, y, N, bias, preAct);
     return;
   }
-  S.gemm.gemm(S.stream, false, true, M, N, K, 1.f, x, K, W, K, 0.f, preAct, N, bias);
+  product(false, true, M, N, K, 1.f, x, K, W, K, 0.f, preAct, N, bias);
   const long long n = (long long)M * N;
   activationKernel<<<blocksFor(n, 256), 256, 0, S.stream>>>(preAct, y, n, act);
   CK_LAUNCH("linear activation");
@@ -310,18 +438,18 @@ static void opLinear(const Call& c) {
 
 static void opLinearBackward(const Call& c) {
   const int M = (int)c.i("rows"), K = (int)c.i("inFeatures"), N = (int)c.i("outFeatures"), act = c.act("activation");
-  const float *dy = c.fl("dy"), *x = c.fl("x"), *W = c.fl("weight");
-  float *dx = c.fopt("dx"), *dW = c.fl("dWeight"), *dBias = c.fopt("dBias");
+  const FPtr dy = c.fp("dy"), x = c.fp("x"), W = c.fp("weight"), dx = c.fpopt("dx"), dW = c.fp("dWeight"), dBias = c.fpopt("dBias");
   const long long n = (long long)M * N;
-  const float* dz = dy;
-  Scratch dzBuf(act != 0 ? (size_t)n * 4 : 0, "linearBackward dz");
+  FPtr dz = dy;
+  // dz keeps dy's type: bf16 activations give bf16 products.
+  Scratch dzBuf(act != 0 ? (size_t)n * dy.bytes() : 0, "linearBackward dz");
   if (act != 0) {
-    activationBackwardKernel<<<blocksFor(n, 256), 256, 0, S.stream>>>(dy, c.fl("preAct"), dzBuf.as<float>(), n, act);
+    dz = FPtr(dzBuf.p, dy.bf);
+    activationBackwardKernel<<<blocksFor(n, 256), 256, 0, S.stream>>>(dy, c.fp("preAct"), dz, n, act);
     CK_LAUNCH("linearBackward activation");
-    dz = dzBuf.as<float>();
   }
-  if (dx) S.gemm.gemm(S.stream, false, false, M, K, N, 1.f, dz, N, W, K, c.b("accumulate") ? 1.f : 0.f, dx, K, nullptr);
-  S.gemm.gemm(S.stream, true, false, N, K, M, 1.f, dz, N, x, K, 1.f, dW, K, nullptr);
+  if (dx) product(false, false, M, K, N, 1.f, dz, N, W, K, c.b("accumulate") ? 1.f : 0.f, dx, K, FPtr());
+  product(true, false, N, K, M, 1.f, dz, N, x, K, 1.f, dW, K, FPtr());
   if (dBias) columnSumAdd(PlainValue{dz, N}, M, N, dBias, "linearBackward dBias");
 }
 
@@ -342,7 +470,7 @@ struct LaunchForward {
   static void go(const Call& c, const AttnShape& s, const Dropout& d, float* lse) {
     dim3 grid((s.Lq + ATT_QUERIES - 1) / ATT_QUERIES, s.heads, s.B);
     attentionForwardKernel<DMAX><<<grid, ATT_QUERIES, 0, S.stream>>>(c.view("q").attn(), c.view("k").attn(), c.view("v").attn(), c.ints("keyStart"),
-                                                                     c.ints("keyEnd"), c.fl("out"), lse, s, d);
+                                                                     c.ints("keyEnd"), c.fp("out"), lse, s, d);
     CK_LAUNCH("attention");
   }
 };
@@ -351,12 +479,12 @@ template <int DMAX>
 struct LaunchBackward {
   static void go(const Call& c, const AttnShape& s, const Dropout& d, const float* delta) {
     dim3 gq((s.Lq + ATT_QUERIES - 1) / ATT_QUERIES, s.heads, s.B);
-    attentionBackwardDqKernel<DMAX><<<gq, ATT_QUERIES, 0, S.stream>>>(c.fl("dOut"), c.view("q").attn(), c.view("k").attn(), c.view("v").attn(), c.fl("lse"),
+    attentionBackwardDqKernel<DMAX><<<gq, ATT_QUERIES, 0, S.stream>>>(c.fp("dOut"), c.view("q").attn(), c.view("k").attn(), c.view("v").attn(), c.fl("lse"),
                                                                       delta, c.ints("keyStart"), c.ints("keyEnd"), c.view("dq").attn(), s, d);
     CK_LAUNCH("attentionBackward dq");
     constexpr int KEYS = DkDvConfig<DMAX>::KEYS;
     dim3 gk((s.Lk + KEYS - 1) / KEYS, s.heads, s.B);
-    attentionBackwardDkDvKernel<DMAX><<<gk, KEYS, 0, S.stream>>>(c.fl("dOut"), c.view("q").attn(), c.view("k").attn(), c.view("v").attn(), c.fl("lse"), delta,
+    attentionBackwardDkDvKernel<DMAX><<<gk, KEYS, 0, S.stream>>>(c.fp("dOut"), c.view("q").attn(), c.view("k").attn(), c.view("v").attn(), c.fl("lse"), delta,
                                                                  c.ints("keyStart"), c.ints("keyEnd"), c.view("dk").attn(), c.view("dv").attn(), s, d);
     CK_LAUNCH("attentionBackward dk/dv");
   }
@@ -368,10 +496,24 @@ static void checkRanges(const Call& c, const AttnShape& s) {
   CK_LAUNCH("attention key ranges");
 }
 
+/** Tensor-core kernels (attention_tc.cuh) for bf16 q/k/v/out with D ≤ 64, unless BLANKGLM_GPU_ATTENTION=scalar. */
+static bool useTensorCoreAttention(const Call& c, const AttnShape& s, bool backward) {
+  if (!S.tcAttention || s.D > TC_D) return false;
+  const char* names[] = {"q", "k", "v", "dq", "dk", "dv"};
+  for (int i = 0; i < (backward ? 6 : 3); i++)
+    if (!c.view(names[i]).base.bf) return false;
+  return c.fp(backward ? "dOut" : "out").bf;
+}
+
 static void opAttention(const Call& c) {
   const AttnShape s = attnShape(c);
   checkRanges(c, s);
-  byHeadDim<LaunchForward>(s.D, c, s, c.dropout("dropout"), c.fopt("lse"));
+  if (useTensorCoreAttention(c, s, false)) {
+    launchTcForward(S.stream, c.view("q").attn(), c.view("k").attn(), c.view("v").attn(), c.ints("keyStart"), c.ints("keyEnd"), c.fp("out"), c.fl("lse"), s,
+                    c.dropout("dropout"));
+    return;
+  }
+  byHeadDim<LaunchForward>(s.D, c, s, c.dropout("dropout"), c.fl("lse"));
 }
 
 static void opAttentionBackward(const Call& c) {
@@ -379,36 +521,41 @@ static void opAttentionBackward(const Call& c) {
   checkRanges(c, s);
   const long long rows = (long long)s.B * s.heads * s.Lq;
   Scratch delta((size_t)rows * 4, "attentionBackward");
-  attentionDeltaKernel<<<blocksFor(rows * 32, 256, LLONG_MAX), 256, 0, S.stream>>>(c.fl("dOut"), c.fl("out"), delta.as<float>(), s);
+  attentionDeltaKernel<<<blocksFor(rows * 32, 256, LLONG_MAX), 256, 0, S.stream>>>(c.fp("dOut"), c.fp("out"), delta.as<float>(), s);
   CK_LAUNCH("attentionBackward delta");
+  if (useTensorCoreAttention(c, s, true)) {
+    launchTcBackward(S.stream, c.fp("dOut"), c.view("q").attn(), c.view("k").attn(), c.view("v").attn(), c.fl("lse"), delta.as<float>(), c.ints("keyStart"),
+                     c.ints("keyEnd"), c.view("dq").attn(), c.view("dk").attn(), c.view("dv").attn(), s, c.dropout("dropout"));
+    return;
+  }
   byHeadDim<LaunchBackward>(s.D, c, s, c.dropout("dropout"), (const float*)delta.as<float>());
 }
 
 static void opDropoutAdd(const Call& c) {
   const long long n = c.i("size");
-  dropoutAddKernel<<<blocksFor(n, 256), 256, 0, S.stream>>>(c.fl("x"), c.fopt("residual"), c.fl("out"), n, c.dropout("dropout"));
+  dropoutAddKernel<<<blocksFor(n, 256), 256, 0, S.stream>>>(c.fp("x"), c.fpopt("residual"), c.fp("out"), n, c.dropout("dropout"));
   CK_LAUNCH("dropoutAdd");
 }
 
 static void opDropoutBackward(const Call& c) {
   const long long n = c.i("size");
-  dropoutBackwardKernel<<<blocksFor(n, 256), 256, 0, S.stream>>>(c.fl("dy"), c.fl("dx"), n, c.dropout("dropout"), c.b("accumulate"));
+  dropoutBackwardKernel<<<blocksFor(n, 256), 256, 0, S.stream>>>(c.fp("dy"), c.fp("dx"), n, c.dropout("dropout"), c.b("accumulate"));
   CK_LAUNCH("dropoutBackward");
 }
 
 static void opGatherRows(const Call& c) {
   const int T = (int)c.i("count");
-  gatherRowsKernel<<<T, 256, 0, S.stream>>>(c.fl("x"), c.ints("index"), c.fl("out"), T, (int)c.i("rows"), (int)c.i("width"), S.errDev);
+  gatherRowsKernel<<<T, 256, 0, S.stream>>>(c.fp("x"), c.ints("index"), c.fp("out"), T, (int)c.i("rows"), (int)c.i("width"), S.errDev);
   CK_LAUNCH("gatherRows");
 }
 
 static void opScatterAddRows(const Call& c) {
-  scatterAddRowsSorted(c.fl("dOut"), c.ints("index"), (int)c.i("count"), (int)c.i("rows"), (int)c.i("width"), c.fl("dx"), ERR_ROW_INDEX);
+  scatterAddRowsSorted(c.fp("dOut"), c.ints("index"), (int)c.i("count"), (int)c.i("rows"), (int)c.i("width"), c.fp("dx"), ERR_ROW_INDEX);
 }
 
 static void opLogits(const Call& c) {
   const int T = (int)c.i("tokens"), H = (int)c.i("hiddenSize"), V = (int)c.i("vocab");
-  S.gemm.gemm(S.stream, false, true, T, V, H, 1.f, c.fl("hidden"), H, c.fl("wordEmb"), H, 0.f, c.fl("out"), V, nullptr);
+  product(false, true, T, V, H, 1.f, c.fp("hidden"), H, c.fp("wordEmb"), H, 0.f, c.fp("out"), V, FPtr());
 }
 
 /** Vocabulary rows per chunk: at most 64 Mi logits (256 MiB) at once, a multiple of 256. */
@@ -421,15 +568,22 @@ static int vocabChunk(int T, int V) {
 
 static void opCrossEntropy(const Call& c) {
   const int T = (int)c.i("tokens"), H = (int)c.i("hiddenSize"), V = (int)c.i("vocab");
-  const float *hidden = c.fl("hidden"), *wordEmb = c.fl("wordEmb");
+  FPtr hidden = c.fp("hidden"), wordEmb = c.fp("wordEmb");
   const int* targets = c.ints("targets");
   const int Vc = vocabChunk(T, V);
+  // Mixed operand types: one bf16 conversion for the whole op instead of one per chunk.
+  const bool bf = hidden.bf || wordEmb.bf;
+  Bf16Copy h16(bf ? hidden : FPtr(), bf ? (long long)T * H : 0, "crossEntropy hidden"), e16(bf ? wordEmb : FPtr(), bf ? (long long)V * H : 0, "crossEntropy table");
+  if (bf) {
+    hidden = h16.ptr;
+    wordEmb = e16.ptr;
+  }
   Scratch z((size_t)T * Vc * 4, "crossEntropy logits chunk"), st((size_t)T * sizeof(CeState), "crossEntropy");
   ceInitKernel<<<(T + 255) / 256, 256, 0, S.stream>>>(st.as<CeState>(), T);
   CK_LAUNCH("crossEntropy init");
   for (int v0 = 0; v0 < V; v0 += Vc) {
     const int w = V - v0 < Vc ? V - v0 : Vc;
-    S.gemm.gemm(S.stream, false, true, T, w, H, 1.f, hidden, H, wordEmb + (long long)v0 * H, H, 0.f, z.as<float>(), w, nullptr);
+    product(false, true, T, w, H, 1.f, hidden, H, wordEmb + (long long)v0 * H, H, 0.f, FPtr(z.p, false), w, FPtr());
     ceChunkKernel<<<T, 256, 0, S.stream>>>(z.as<float>(), w, v0, targets, V, st.as<CeState>(), S.errDev);
     CK_LAUNCH("crossEntropy chunk");
   }
@@ -439,20 +593,30 @@ static void opCrossEntropy(const Call& c) {
 
 static void opCrossEntropyBackward(const Call& c) {
   const int T = (int)c.i("tokens"), H = (int)c.i("hiddenSize"), V = (int)c.i("vocab");
-  const float *hidden = c.fl("hidden"), *wordEmb = c.fl("wordEmb"), *lse = c.fl("lse"), *weights = c.fl("weights");
-  float *dHidden = c.fl("dHidden"), *dWordEmb = c.fl("dWordEmb");
+  FPtr hidden = c.fp("hidden"), wordEmb = c.fp("wordEmb");
+  const float *lse = c.fl("lse"), *weights = c.fl("weights");
+  const FPtr dHidden = c.fp("dHidden"), dWordEmb = c.fp("dWordEmb");
   const int* targets = c.ints("targets");
   const int Vc = vocabChunk(T, V);
+  const bool bf = hidden.bf || wordEmb.bf;
+  Bf16Copy h16(bf ? hidden : FPtr(), bf ? (long long)T * H : 0, "crossEntropyBackward hidden"), e16(bf ? wordEmb : FPtr(), bf ? (long long)V * H : 0, "crossEntropyBackward table");
+  if (bf) {
+    hidden = h16.ptr;
+    wordEmb = e16.ptr;
+  }
   Scratch z((size_t)T * Vc * 4, "crossEntropyBackward logits chunk");
+  // dz in the products' type: bf16 products take a bf16 copy written by the gradient kernel.
+  Scratch dz16(bf ? (size_t)T * Vc * 2 : 0, "crossEntropyBackward dz");
+  const FPtr dz = bf ? FPtr(dz16.p, true) : FPtr(z.p, false);
   for (int v0 = 0; v0 < V; v0 += Vc) {
     const int w = V - v0 < Vc ? V - v0 : Vc;
-    const float* E = wordEmb + (long long)v0 * H;
-    S.gemm.gemm(S.stream, false, true, T, w, H, 1.f, hidden, H, E, H, 0.f, z.as<float>(), w, nullptr);
+    const FPtr E = wordEmb + (long long)v0 * H;
+    product(false, true, T, w, H, 1.f, hidden, H, E, H, 0.f, FPtr(z.p, false), w, FPtr());
     const long long n = (long long)T * w;
-    ceGradKernel<<<blocksFor(n, 256), 256, 0, S.stream>>>(z.as<float>(), T, w, v0, targets, lse, weights, V, c.f("labelSmoothing"));
+    ceGradKernel<<<blocksFor(n, 256), 256, 0, S.stream>>>(z.as<float>(), dz, T, w, v0, targets, lse, weights, V, c.f("labelSmoothing"));
     CK_LAUNCH("crossEntropyBackward dz");
-    S.gemm.gemm(S.stream, false, false, T, H, w, 1.f, z.as<float>(), w, E, H, v0 == 0 ? 0.f : 1.f, dHidden, H, nullptr);
-    S.gemm.gemm(S.stream, true, false, w, H, T, 1.f, z.as<float>(), w, hidden, H, 1.f, dWordEmb + (long long)v0 * H, H, nullptr);
+    product(false, false, T, H, w, 1.f, dz, w, E, H, v0 == 0 ? 0.f : 1.f, dHidden, H, FPtr());
+    product(true, false, w, H, T, 1.f, dz, w, hidden, H, 1.f, dWordEmb + (long long)v0 * H, H, FPtr());
   }
 }
 
@@ -461,7 +625,7 @@ static void opAdamw(const Call& c) {
   const double beta1 = c.f("beta1"), beta2 = c.f("beta2");
   const double step = (double)c.i("step");
   AdamParams p{c.f("lr"), beta1, beta2, c.f("eps"), c.f("weightDecay"), c.f("gradScale"), 1 - std::pow(beta1, step), 1 - std::pow(beta2, step)};
-  adamwKernel<<<blocksFor(n, 256), 256, 0, S.stream>>>(c.fl("param"), c.fl("grad"), c.fl("m"), c.fl("v"), n, p);
+  adamwKernel<<<blocksFor(n, 256), 256, 0, S.stream>>>(c.fp("param"), c.fp("grad"), c.fl("m"), c.fl("v"), n, p);
   CK_LAUNCH("adamw");
 }
 
@@ -469,7 +633,7 @@ static void opSumSquares(const Call& c) {
   const long long n = c.i("size");
   const int blocks = (int)blocksFor(n, 256, SUMSQ_BLOCKS);
   Scratch partial((size_t)blocks * sizeof(double), "sumSquares");
-  sumSquaresPartialKernel<<<blocks, 256, 0, S.stream>>>(c.fl("x"), n, partial.as<double>());
+  sumSquaresPartialKernel<<<blocks, 256, 0, S.stream>>>(c.fp("x"), n, partial.as<double>());
   CK_LAUNCH("sumSquares");
   sumSquaresFinalKernel<<<1, 1024, 0, S.stream>>>(partial.as<double>(), blocks, c.fl("out") + c.i("outIndex"));
   CK_LAUNCH("sumSquares final");
@@ -509,8 +673,26 @@ static void opCopy(const Call& c) {
 static void opScale(const Call& c) {
   const long long n = c.i("size");
   if (n == 0) return;
-  scaleKernel<<<blocksFor(n, 256), 256, 0, S.stream>>>(c.fl("x"), n, c.f("factor"));
+  scaleKernel<<<blocksFor(n, 256), 256, 0, S.stream>>>(c.fp("x"), n, c.f("factor"));
   CK_LAUNCH("scale");
+}
+
+/** The profile key of a call: the op, with the shape for products and attention. */
+static std::string profileKey(const Call& c) {
+  const std::string& n = c.info->name;
+  static const char* const ACTS[] = {"", " gelu_tanh", " gelu_erf"};
+  char buf[160];
+  if (n == "linear" || n == "linearBackward") {
+    const int act = c.act("activation");
+    snprintf(buf, sizeof buf, "%s %lldx%lld->%lld%s", n.c_str(), c.i("rows"), c.i("inFeatures"), c.i("outFeatures"), ACTS[act >= 0 && act <= 2 ? act : 0]);
+    return buf;
+  }
+  if (n == "attention" || n == "attentionBackward") {
+    snprintf(buf, sizeof buf, "%s B%lld L%lldx%lld h%lld d%lld%s", n.c_str(), c.i("batch"), c.i("queries"), c.i("keys"), c.i("heads"), c.i("headDim"),
+             c.dropout("dropout").active ? " dropout" : "");
+    return buf;
+  }
+  return n;
 }
 
 static void bindHandlers() {
@@ -690,6 +872,7 @@ static napi_value deviceInfo(napi_env env) {
   set(env, o, "gemm", mkStr(env, S.gemm.useBuiltin || !S.gemm.handle ? "builtin" : "cublasLt"));
   set(env, o, "tf32", mkBool(env, S.gemm.tf32));
   set(env, o, "ltGelu", mkBool(env, S.ltGelu));
+  set(env, o, "tcAttention", mkBool(env, S.tcAttention));
   return o;
 }
 
@@ -821,6 +1004,15 @@ static napi_value Run(napi_env env, napi_callback_info info) {
     const double* words = (const double*)typedData(env, a[0], &bytes);
     walkSequence(words, bytes / 8, [&](long long k, const OpInfo& op, const double* w) {
       try {
+        if (PROF.on) {
+          Profiler::Pending p{profileKey(Call{&op, w}), PROF.event(), PROF.event()};
+          CK(cudaEventRecord(p.start, S.stream));
+          op.handler(Call{&op, w});
+          CK(cudaEventRecord(p.stop, S.stream));
+          PROF.pending.push_back(p);
+          if (PROF.pending.size() >= 20000) PROF.resolve();
+          return;
+        }
         op.handler(Call{&op, w});
       } catch (GpuError& e) {
         throw GpuError(e.code, std::string(e.what()) + (k > 0 ? " (call #" + std::to_string(k) + " of the sequence)" : ""));
@@ -926,7 +1118,39 @@ static napi_value DropoutFactors(napi_env env, napi_callback_info info) {
   });
 }
 
-/** setOptions(tf32, ltGelu, builtinGemm) */
+/** setProfiling(on): per-op GPU timing with cudaEvents (adds a little launch overhead). */
+static napi_value SetProfiling(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    auto a = args(env, info, 1);
+    requireReady();
+    PROF.on = num(env, a[0]) != 0;
+    return nullptr;
+  });
+}
+
+/** profileReport(reset) → [{op, calls, ms}] in first-seen order, after waiting for the stream. */
+static napi_value ProfileReport(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() {
+    auto a = args(env, info, 1);
+    requireReady();
+    PROF.resolve();
+    napi_value list;
+    napi_create_array(env, &list);
+    uint32_t i = 0;
+    for (const auto& [key, total] : PROF.totals) {
+      napi_value o;
+      napi_create_object(env, &o);
+      set(env, o, "op", mkStr(env, key));
+      set(env, o, "calls", mkNum(env, (double)total.calls));
+      set(env, o, "ms", mkNum(env, total.ms));
+      napi_set_element(env, list, i++, o);
+    }
+    if (num(env, a[0]) != 0) PROF.totals.clear();
+    return list;
+  });
+}
+
+/** setOptions(tf32, ltGelu, builtinGemm[, tcAttention]) */
 static napi_value SetOptions(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() {
     auto a = args(env, info, 3);
@@ -936,6 +1160,10 @@ static napi_value SetOptions(napi_env env, napi_callback_info info) {
     const bool builtin = num(env, a[2]) != 0;
     if (!builtin && !S.gemm.handle) throw GpuError("GPU_NO_CUBLASLT", "cuBLASLt is not loaded");
     S.gemm.useBuiltin = builtin;
+    size_t argc = 4;
+    napi_value argv[4];
+    NAPI_OK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+    if (argc >= 4) S.tcAttention = num(env, argv[3]) != 0;
     return deviceInfo(env);
   });
 }
@@ -947,7 +1175,7 @@ NAPI_MODULE_INIT() {
   } fns[] = {{"probe", Probe}, {"init", Init},   {"alloc", Alloc},   {"free", Free},
              {"write", Write}, {"read", Read},   {"run", Run},       {"synchronize", Synchronize},
              {"memInfo", MemInfo}, {"schema", Schema}, {"decode", Decode}, {"setOptions", SetOptions},
-             {"dropoutFactors", DropoutFactors}};
+             {"dropoutFactors", DropoutFactors}, {"setProfiling", SetProfiling}, {"profileReport", ProfileReport}};
   for (const auto& f : fns) {
     napi_value v;
     napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.fn, nullptr, &v);

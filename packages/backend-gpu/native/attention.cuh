@@ -12,9 +12,9 @@
 #include "kernels.cuh"
 
 struct AttnView {
-  float* base;  // tensor + offset
+  FPtr base;  // tensor + offset (f32 or bf16)
   long long batchStride, rowStride;
-  __device__ float* at(int b, int t) const { return base + b * batchStride + t * rowStride; }
+  __device__ FPtr at(int b, int t) const { return base + ((long long)b * batchStride + (long long)t * rowStride); }
 };
 
 /** Checks 0 ≤ keyStart < keyEnd ≤ keys for every (b, i); kernels skip bad queries. */
@@ -38,7 +38,7 @@ struct AttnShape {
 };
 
 template <int DMAX>
-__global__ void __launch_bounds__(ATT_QUERIES) attentionForwardKernel(AttnView q, AttnView k, AttnView v, const int* keyStart, const int* keyEnd, float* out,
+__global__ void __launch_bounds__(ATT_QUERIES) attentionForwardKernel(AttnView q, AttnView k, AttnView v, const int* keyStart, const int* keyEnd, FPtr out,
                                                                       float* lseOut, AttnShape s, Dropout drop) {
   __shared__ float Ks[ATT_KTILE][DMAX];
   __shared__ float Vs[ATT_KTILE][DMAX];
@@ -67,7 +67,7 @@ __global__ void __launch_bounds__(ATT_QUERIES) attentionForwardKernel(AttnView q
   const int kMin = range[0], kMax = range[1];
 
   float qr[DMAX], acc[DMAX];
-  const float* qp = active ? q.at(b, i) + h * D : nullptr;
+  const FPtr qp = active ? q.at(b, i) + h * D : FPtr();
 #pragma unroll
   for (int d = 0; d < DMAX; d++) {
     qr[d] = (active && d < D) ? qp[d] : 0.f;
@@ -119,7 +119,7 @@ __global__ void __launch_bounds__(ATT_QUERIES) attentionForwardKernel(AttnView q
     m = newMax;
   }
   if (i >= s.Lq) return;
-  float* o = out + ((long long)b * s.Lq + i) * W + h * D;
+  const FPtr o = out + (((long long)b * s.Lq + i) * W + h * D);
   const float inv = active ? 1.f / l : 0.f;
 #pragma unroll
   for (int d = 0; d < DMAX; d++)
@@ -128,7 +128,7 @@ __global__ void __launch_bounds__(ATT_QUERIES) attentionForwardKernel(AttnView q
 }
 
 /** delta[b, h, i] = Σ_d dOut[b, i, h·D + d] · out[b, i, h·D + d] (one warp per (b, i, h)). */
-__global__ void attentionDeltaKernel(const float* dOut, const float* out, float* delta, AttnShape s) {
+__global__ void attentionDeltaKernel(FPtr dOut, FPtr out, float* delta, AttnShape s) {
   const long long warp = ((long long)blockIdx.x * blockDim.x + threadIdx.x) / 32;
   const int lane = threadIdx.x & 31;
   const long long total = (long long)s.B * s.heads * s.Lq;
@@ -142,7 +142,7 @@ __global__ void attentionDeltaKernel(const float* dOut, const float* out, float*
 }
 
 template <int DMAX>
-__global__ void __launch_bounds__(ATT_QUERIES) attentionBackwardDqKernel(const float* dOut, AttnView q, AttnView k, AttnView v, const float* lse,
+__global__ void __launch_bounds__(ATT_QUERIES) attentionBackwardDqKernel(FPtr dOut, AttnView q, AttnView k, AttnView v, const float* lse,
                                                                          const float* delta, const int* keyStart, const int* keyEnd, AttnView dq, AttnShape s,
                                                                          Dropout drop) {
   __shared__ float Ks[ATT_KTILE][DMAX];
@@ -209,7 +209,7 @@ __global__ void __launch_bounds__(ATT_QUERIES) attentionBackwardDqKernel(const f
     }
   }
   if (i >= s.Lq) return;
-  float* o = dq.at(b, i) + h * D;
+  const FPtr o = dq.at(b, i) + h * D;
 #pragma unroll
   for (int d = 0; d < DMAX; d++)
     if (d < D) o[d] = dqr[d];
@@ -222,7 +222,7 @@ struct DkDvConfig {
 };
 
 template <int DMAX>
-__global__ void __launch_bounds__(DkDvConfig<DMAX>::KEYS) attentionBackwardDkDvKernel(const float* dOut, AttnView q, AttnView k, AttnView v, const float* lse,
+__global__ void __launch_bounds__(DkDvConfig<DMAX>::KEYS) attentionBackwardDkDvKernel(FPtr dOut, AttnView q, AttnView k, AttnView v, const float* lse,
                                                                                     const float* delta, const int* keyStart, const int* keyEnd, AttnView dk,
                                                                                     AttnView dv, AttnShape s, Dropout drop) {
   constexpr int KEYS = DkDvConfig<DMAX>::KEYS, QT = DkDvConfig<DMAX>::QTILE;
@@ -296,8 +296,8 @@ __global__ void __launch_bounds__(DkDvConfig<DMAX>::KEYS) attentionBackwardDkDvK
     }
   }
   if (!mine) return;
-  float* ko = dk.at(b, j) + h * D;
-  float* vo = dv.at(b, j) + h * D;
+  const FPtr ko = dk.at(b, j) + h * D;
+  const FPtr vo = dv.at(b, j) + h * D;
 #pragma unroll
   for (int d = 0; d < DMAX; d++) {
     if (d < D) {

@@ -2,8 +2,10 @@
 // (bit-identical to counterHash32 in @blankglm/tensor random.ts) and block reductions.
 #pragma once
 #include <cuda_runtime.h>
+#include <cuda_bf16.h>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -130,3 +132,43 @@ inline unsigned blocksFor(long long n, int threads, long long cap = 65535LL * 16
   if (b < 1) b = 1;
   return (unsigned)(b > cap ? cap : b);
 }
+
+// ---- float tensors of either storage type (f32 or bf16), read and written as float ----
+// A kernel takes FPtr arguments and indexes them like float pointers: `x[i]` reads a float
+// (bf16 widened exactly), `x[i] = v` stores v (rounded to nearest-even for bf16). The storage
+// flag is uniform over a launch, so the branch costs nothing measurable in memory-bound kernels,
+// and the f32 path computes exactly what it did with plain float pointers.
+__host__ __device__ inline float bf16BitsToFloat(uint16_t b) {
+#ifdef __CUDA_ARCH__
+  return __uint_as_float((uint32_t)b << 16);
+#else
+  uint32_t u = (uint32_t)b << 16;
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+#endif
+}
+
+struct FRef {
+  void* p;
+  bool bf;
+  long long i;
+  __device__ operator float() const { return bf ? __bfloat162float(((const __nv_bfloat16*)p)[i]) : ((const float*)p)[i]; }
+  __device__ const FRef& operator=(float v) const {
+    if (bf) ((__nv_bfloat16*)p)[i] = __float2bfloat16_rn(v);
+    else ((float*)p)[i] = v;
+    return *this;
+  }
+};
+
+struct FPtr {
+  void* p = nullptr;
+  bool bf = false;
+  __host__ __device__ FPtr() {}
+  __host__ __device__ FPtr(void* ptr, bool isBf16) : p(ptr), bf(isBf16) {}
+  __host__ __device__ FPtr(float* ptr) : p(ptr), bf(false) {}
+  __device__ FRef operator[](long long i) const { return FRef{p, bf, i}; }
+  __host__ __device__ FPtr operator+(long long o) const { return FPtr(bf ? (void*)((__nv_bfloat16*)p + o) : (void*)((float*)p + o), bf); }
+  __host__ __device__ explicit operator bool() const { return p != nullptr; }
+  __host__ __device__ int bytes() const { return bf ? 2 : 4; }
+};

@@ -31,6 +31,7 @@ struct cublasLtMatmulHeuristicResult_t {
 };
 
 enum : int { LT_COMPUTE_32F = 68, LT_COMPUTE_32F_FAST_TF32 = 77 };
+enum : int { LT_R_32F = 0, LT_R_16BF = 14 };  // cudaDataType_t
 enum : int { LT_OP_N = 0, LT_OP_T = 1 };
 enum : int {
   LT_DESC_TRANSA = 3,
@@ -144,12 +145,12 @@ inline std::string loadCublasLt(LtApi& api, const std::vector<std::string>& extr
 constexpr int BG_TILE = 64, BG_K = 16;
 
 /** op(A)[m, k] of a row-major operand: A[m·lda + k], or A[k·lda + m] when transposed. */
-__device__ inline float opAt(const float* A, int lda, bool trans, long long r, long long c) {
+__device__ inline float opAt(FPtr A, int lda, bool trans, long long r, long long c) {
   return trans ? A[c * lda + r] : A[r * lda + c];
 }
 
-__global__ void builtinGemmKernel(bool transA, bool transB, int M, int N, int K, float alpha, const float* __restrict__ A, int lda,
-                                  const float* __restrict__ B, int ldb, float beta, float* C, int ldc, const float* __restrict__ bias) {
+__global__ void builtinGemmKernel(bool transA, bool transB, int M, int N, int K, float alpha, FPtr A, int lda, FPtr B, int ldb, float beta, FPtr C, int ldc,
+                                  FPtr bias) {
   __shared__ float As[BG_K][BG_TILE + 1];
   __shared__ float Bs[BG_K][BG_TILE + 1];
   const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;  // 256 threads: 16 × 16, 4 × 4 outputs each
@@ -212,8 +213,12 @@ struct GemmEngine {
    * (cuBLASLt's BIAS epilogue). `geluAux` (cuBLASLt GELU_AUX_BIAS, the tanh GELU) writes
    * gelu(z) to C and z to geluAux (row-major [M, N], ldc).
    */
-  void gemm(cudaStream_t stream, bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
-            int ldb, float beta, float* C, int ldc, const float* bias, float* geluAux = nullptr) {
+  void gemm(cudaStream_t stream, bool transA, bool transB, int M, int N, int K, float alpha, FPtr A, int lda, FPtr B, int ldb, float beta, FPtr C,
+            int ldc, FPtr bias, FPtr geluAux = FPtr()) {
+    if (A.bf != B.bf) throw GpuError("GPU_INTERNAL", "gemm operands of different types");
+    if (!A.bf && C.bf) throw GpuError("GPU_INTERNAL", "gemm with f32 inputs and a bf16 output");
+    if (bias && bias.bf != C.bf) throw GpuError("GPU_INTERNAL", "gemm bias type differs from the output's");
+    if (geluAux && geluAux.bf != C.bf) throw GpuError("GPU_INTERNAL", "gemm GELU aux type differs from the output's");
     if (M <= 0 || N <= 0) return;
     if (K <= 0) throw GpuError("GPU_INTERNAL", "gemm with K = 0");
     if (useBuiltin || !handle) {
@@ -228,9 +233,11 @@ struct GemmEngine {
     const uint64_t aRows = opA == LT_OP_N ? N : K, aCols = opA == LT_OP_N ? K : N;
     const uint64_t bRows = opB == LT_OP_N ? K : M, bCols = opB == LT_OP_N ? M : K;
     const uint32_t epilogue = geluAux ? (bias ? LT_EPILOGUE_GELU_AUX_BIAS : LT_EPILOGUE_GELU_AUX) : bias ? LT_EPILOGUE_BIAS : LT_EPILOGUE_DEFAULT;
-    const int compute = tf32 ? LT_COMPUTE_32F_FAST_TF32 : LT_COMPUTE_32F;
-    const uint32_t alA = alignmentOf(B), alB = alignmentOf(A), alC = alignmentOf(C);
-    const uint32_t alBias = bias ? alignmentOf(bias) : 256, alAux = geluAux ? alignmentOf(geluAux) : 256;
+    // bf16 inputs: f32 accumulation (COMPUTE_32F) and f32 scale; TF32 only applies to f32 inputs.
+    const int compute = (tf32 && !A.bf) ? LT_COMPUTE_32F_FAST_TF32 : LT_COMPUTE_32F;
+    const int abType = A.bf ? LT_R_16BF : LT_R_32F, cType = C.bf ? LT_R_16BF : LT_R_32F;
+    const uint32_t alA = alignmentOf(B.p), alB = alignmentOf(A.p), alC = alignmentOf(C.p);
+    const uint32_t alBias = bias ? alignmentOf(bias.p) : 256, alAux = geluAux ? alignmentOf(geluAux.p) : 256;
 
     cublasLtMatmulDesc_t desc = nullptr;
     cublasLtMatrixLayout_t la = nullptr, lb = nullptr, lc = nullptr;
@@ -247,19 +254,19 @@ struct GemmEngine {
       ltCheck(lt.descSetAttribute(desc, LT_DESC_TRANSA, &opA, sizeof(opA)), "set TRANSA");
       ltCheck(lt.descSetAttribute(desc, LT_DESC_TRANSB, &opB, sizeof(opB)), "set TRANSB");
       ltCheck(lt.descSetAttribute(desc, LT_DESC_EPILOGUE, &epilogue, sizeof(epilogue)), "set EPILOGUE");
-      if (bias) ltCheck(lt.descSetAttribute(desc, LT_DESC_BIAS_POINTER, &bias, sizeof(bias)), "set BIAS_POINTER");
+      if (bias) ltCheck(lt.descSetAttribute(desc, LT_DESC_BIAS_POINTER, &bias.p, sizeof(bias.p)), "set BIAS_POINTER");
       if (geluAux) {
         const int64_t auxLd = ldc;
-        ltCheck(lt.descSetAttribute(desc, LT_DESC_EPILOGUE_AUX_POINTER, &geluAux, sizeof(geluAux)), "set EPILOGUE_AUX_POINTER");
+        ltCheck(lt.descSetAttribute(desc, LT_DESC_EPILOGUE_AUX_POINTER, &geluAux.p, sizeof(geluAux.p)), "set EPILOGUE_AUX_POINTER");
         ltCheck(lt.descSetAttribute(desc, LT_DESC_EPILOGUE_AUX_LD, &auxLd, sizeof(auxLd)), "set EPILOGUE_AUX_LD");
       }
-      ltCheck(lt.layoutCreate(&la, 0, aRows, aCols, ldb), "layout A");
-      ltCheck(lt.layoutCreate(&lb, 0, bRows, bCols, lda), "layout B");
-      ltCheck(lt.layoutCreate(&lc, 0, (uint64_t)N, (uint64_t)M, ldc), "layout C");
+      ltCheck(lt.layoutCreate(&la, abType, aRows, aCols, ldb), "layout A");
+      ltCheck(lt.layoutCreate(&lb, abType, bRows, bCols, lda), "layout B");
+      ltCheck(lt.layoutCreate(&lc, cType, (uint64_t)N, (uint64_t)M, ldc), "layout C");
 
       char key[256];
-      snprintf(key, sizeof key, "%d%d|%d,%d,%d|%d,%d,%d|%u|%d|%d|%u,%u,%u,%u,%u", opA, opB, M, N, K, lda, ldb, ldc, epilogue, compute,
-               beta != 0.f, alA, alB, alC, alBias, alAux);
+      snprintf(key, sizeof key, "%d%d|%d,%d,%d|%d,%d,%d|%u|%d|%d,%d|%d|%u,%u,%u,%u,%u", opA, opB, M, N, K, lda, ldb, ldc, epilogue, compute, abType,
+               cType, beta != 0.f, alA, alB, alC, alBias, alAux);
       auto hit = algoCache.find(key);
       cublasLtMatmulAlgo_t algo;
       if (hit != algoCache.end()) {
@@ -278,12 +285,12 @@ struct GemmEngine {
         ltCheck(lt.heuristic(handle, desc, la, lb, lc, lc, pref, 1, &result, &found), "MatmulAlgoGetHeuristic");
         if (found == 0) {
           throw GpuError("GPU_CUBLASLT_ERROR", "cuBLASLt has no algorithm for a " + std::to_string(M) + "x" + std::to_string(N) + "x" +
-                                                   std::to_string(K) + " f32 product (epilogue " + std::to_string(epilogue) + ")");
+                                                   std::to_string(K) + (A.bf ? " bf16" : " f32") + " product (epilogue " + std::to_string(epilogue) + ")");
         }
         algo = result.algo;
         algoCache.emplace(key, algo);
       }
-      ltCheck(lt.matmul(handle, desc, &alpha, B, la, A, lb, &beta, C, lc, C, lc, &algo, workspace, workspaceBytes, stream), "Matmul");
+      ltCheck(lt.matmul(handle, desc, &alpha, B.p, la, A.p, lb, &beta, C.p, lc, C.p, lc, &algo, workspace, workspaceBytes, stream), "Matmul");
     } catch (...) {
       cleanup();
       throw;

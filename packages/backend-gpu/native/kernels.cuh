@@ -18,21 +18,26 @@ enum DeviceErrorKind : int {
 };
 
 // ---- dropout, scale, fill, AdamW ----
-__global__ void dropoutAddKernel(const float* __restrict__ x, const float* residual, float* out, long long n, Dropout d) {
+__global__ void dropoutAddKernel(FPtr x, FPtr residual, FPtr out, long long n, Dropout d) {
   for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x) {
     const double dropped = (double)x[e] * dropoutFactor(d, d.stream, (uint32_t)e);
     out[e] = (float)(residual ? (double)residual[e] + dropped : dropped);
   }
 }
 
-__global__ void dropoutBackwardKernel(const float* dy, float* dx, long long n, Dropout d, bool accumulate) {
+__global__ void dropoutBackwardKernel(FPtr dy, FPtr dx, long long n, Dropout d, bool accumulate) {
   for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x) {
     const double g = (double)dy[e] * dropoutFactor(d, d.stream, (uint32_t)e);
     dx[e] = (float)(accumulate ? (double)dx[e] + g : g);
   }
 }
 
-__global__ void scaleKernel(float* x, long long n, double factor) {
+/** dst[e] = src[e] between float storage types (one rounding when dst is bf16). */
+__global__ void castKernel(FPtr src, FPtr dst, long long n) {
+  for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x) dst[e] = (float)src[e];
+}
+
+__global__ void scaleKernel(FPtr x, long long n, double factor) {
   for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x) x[e] = (float)((double)x[e] * factor);
 }
 
@@ -45,7 +50,7 @@ struct AdamParams {
   double lr, beta1, beta2, eps, weightDecay, gradScale, biasCorrection1, biasCorrection2;
 };
 
-__global__ void adamwKernel(float* param, const float* grad, float* mState, float* vState, long long n, AdamParams p) {
+__global__ void adamwKernel(FPtr param, FPtr grad, float* mState, float* vState, long long n, AdamParams p) {
   for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x) {
     const double g = (double)grad[e] * p.gradScale;
     const double m = p.beta1 * (double)mState[e] + (1 - p.beta1) * g;
@@ -61,10 +66,13 @@ __global__ void adamwKernel(float* param, const float* grad, float* mState, floa
 // ---- Σx²: per-block partial sums in f64, then one block sums the partials in order ----
 constexpr int SUMSQ_BLOCKS = 1024;
 
-__global__ void sumSquaresPartialKernel(const float* x, long long n, double* partial) {
+__global__ void sumSquaresPartialKernel(FPtr x, long long n, double* partial) {
   __shared__ double shared[32];
   double s = 0;
-  for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x) s += (double)x[e] * x[e];
+  for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x) {
+    const double xe = x[e];
+    s += xe * xe;
+  }
   s = blockSum(s, shared);
   if (threadIdx.x == 0) partial[blockIdx.x] = s;
 }
@@ -79,8 +87,8 @@ __global__ void sumSquaresFinalKernel(const double* partial, int count, float* o
 
 // ---- embeddings and rows ----
 /** out[t, :] = wordEmb[inputIds[t]] + posEmb[positionIds[t]] (+ blockPosEmb[blockPositionIds[t]]). */
-__global__ void embeddingKernel(const float* wordEmb, const float* posEmb, const float* blockPosEmb, const int* inputIds, const int* positionIds,
-                                const int* blockIds, float* out, int T, int H, int V, int P, DeviceErrorRecord* err) {
+__global__ void embeddingKernel(FPtr wordEmb, FPtr posEmb, FPtr blockPosEmb, const int* inputIds, const int* positionIds,
+                                const int* blockIds, FPtr out, int T, int H, int V, int P, DeviceErrorRecord* err) {
   const int t = blockIdx.x;
   const int w = inputIds[t], p = positionIds[t], bp = blockIds ? blockIds[t] : 0;
   const bool okW = w >= 0 && w < V, okP = p >= 0 && p < P, okB = !blockIds || (bp >= 0 && bp < P);
@@ -102,12 +110,12 @@ __global__ void embeddingKernel(const float* wordEmb, const float* posEmb, const
 }
 
 /** out[t, :] = x[index[t], :]. */
-__global__ void gatherRowsKernel(const float* x, const int* index, float* out, int T, int R, int W, DeviceErrorRecord* err) {
+__global__ void gatherRowsKernel(FPtr x, const int* index, FPtr out, int T, int R, int W, DeviceErrorRecord* err) {
   const int t = blockIdx.x;
   const int r = index[t];
   const bool ok = r >= 0 && r < R;
   if (threadIdx.x == 0 && !ok) reportDeviceError(err, ERR_ROW_INDEX, t, r, R);
-  for (int c = threadIdx.x; c < W; c += blockDim.x) out[(long long)t * W + c] = ok ? x[(long long)r * W + c] : 0.f;
+  for (int c = threadIdx.x; c < W; c += blockDim.x) out[(long long)t * W + c] = ok ? (float)x[(long long)r * W + c] : 0.f;
 }
 
 // ---- a deterministic sort of (row id, t) pairs: bitonic network over 64-bit keys ----
@@ -161,7 +169,7 @@ __global__ void bitonicGlobalKernel(unsigned long long* keys, int n, int j, int 
  * handles the group starting at sorted position s (other blocks exit), summing in f64 in
  * increasing t — deterministic, and the reference's order.
  */
-__global__ void segmentedRowSumKernel(const float* src, const unsigned long long* keys, int count, int rows, int W, float* dst, int errKind,
+__global__ void segmentedRowSumKernel(FPtr src, const unsigned long long* keys, int count, int rows, int W, FPtr dst, int errKind,
                                       DeviceErrorRecord* err) {
   const int s = blockIdx.x;
   const int row = (int)(uint32_t)(keys[s] >> 32);
@@ -182,7 +190,7 @@ __global__ void segmentedRowSumKernel(const float* src, const unsigned long long
 
 // ---- layer norm ----
 /** One block per row: two-pass mean and biased variance in f64; saves mean and rstd. */
-__global__ void layerNormKernel(const float* x, const float* gamma, const float* beta, float* y, float* meanOut, float* rstdOut, int H, double eps) {
+__global__ void layerNormKernel(FPtr x, FPtr gamma, FPtr beta, FPtr y, float* meanOut, float* rstdOut, int H, double eps) {
   __shared__ double shared[32];
   const long long row = (long long)blockIdx.x * H;
   double s = 0;
@@ -203,7 +211,7 @@ __global__ void layerNormKernel(const float* x, const float* gamma, const float*
 }
 
 /** dx = rstd · (g − mean(g) − x̂ · mean(g ⊙ x̂)), g = dy ⊙ gamma, per row (one block per row). */
-__global__ void layerNormBackwardDxKernel(const float* dy, const float* x, const float* gamma, const float* meanIn, const float* rstdIn, float* dx, int H,
+__global__ void layerNormBackwardDxKernel(FPtr dy, FPtr x, FPtr gamma, const float* meanIn, const float* rstdIn, FPtr dx, int H,
                                           bool accumulate) {
   __shared__ double shared[32];
   const long long row = (long long)blockIdx.x * H;
@@ -248,7 +256,7 @@ __global__ void columnPartialKernel(Value value, int R, int C, double* partial) 
   }
 }
 
-__global__ void columnFinalKernel(const double* partial, int chunks, int C, float* out) {
+__global__ void columnFinalKernel(const double* partial, int chunks, int C, FPtr out) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= C) return;
   double s = 0;
@@ -257,7 +265,8 @@ __global__ void columnFinalKernel(const double* partial, int chunks, int C, floa
 }
 
 struct DyTimesXHat {
-  const float *dy, *x, *mean, *rstd;
+  FPtr dy, x;
+  const float *mean, *rstd;
   int H;
   __device__ double operator()(int r, int c) const {
     const long long o = (long long)r * H + c;
@@ -266,7 +275,7 @@ struct DyTimesXHat {
 };
 
 struct PlainValue {
-  const float* m;
+  FPtr m;
   int C;
   __device__ double operator()(int r, int c) const { return m[(long long)r * C + c]; }
 };
@@ -285,7 +294,7 @@ __device__ inline double geluErfD(double x) { return x * normalCdfD(x); }
 __device__ inline double geluErfDerivD(double x) { return normalCdfD(x) + x * 0.3989422804014327 * exp(-0.5 * x * x); }
 
 /** y = act(preAct) (activation 1 = gelu_tanh, 2 = gelu_erf). */
-__global__ void activationKernel(const float* preAct, float* y, long long n, int activation) {
+__global__ void activationKernel(FPtr preAct, FPtr y, long long n, int activation) {
   for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x) {
     const double z = preAct[e];
     y[e] = (float)(activation == 1 ? geluTanhD(z) : activation == 2 ? geluErfD(z) : z);
@@ -293,7 +302,7 @@ __global__ void activationKernel(const float* preAct, float* y, long long n, int
 }
 
 /** dz = dy ⊙ act'(preAct). */
-__global__ void activationBackwardKernel(const float* dy, const float* preAct, float* dz, long long n, int activation) {
+__global__ void activationBackwardKernel(FPtr dy, FPtr preAct, FPtr dz, long long n, int activation) {
   for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x) {
     const double z = preAct[e];
     const double d = activation == 1 ? geluTanhDerivD(z) : geluErfDerivD(z);
@@ -348,18 +357,18 @@ __global__ void ceFinishKernel(const CeState* st, int T, int V, double eps, floa
   lse[t] = (float)l;
 }
 
-/** In place: z[t, v] ← weights[t] · (exp(z − lse[t]) − (1 − ε)[v0 + v = target] − ε/V). */
-__global__ void ceGradKernel(float* z, int T, int width, int v0, const int* targets, const float* lse, const float* weights, int V, double eps) {
+/** dz[t, v] = weights[t] · (exp(z − lse[t]) − (1 − ε)[v0 + v = target] − ε/V); dz may be z itself (f32). */
+__global__ void ceGradKernel(const float* z, FPtr dz, int T, int width, int v0, const int* targets, const float* lse, const float* weights, int V, double eps) {
   const long long n = (long long)T * width;
   for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x) {
     const int t = (int)(e / width), v = (int)(e % width) + v0;
     const double w = weights[t];
     if (w == 0) {
-      z[e] = 0.f;
+      dz[e] = 0.f;
       continue;
     }
     const double prob = exp((double)z[e] - (double)lse[t]);
     const double target = v == targets[t] ? 1 - eps : 0;
-    z[e] = (float)(w * (prob - target - eps / V));
+    dz[e] = (float)(w * (prob - target - eps / V));
   }
 }

@@ -30,6 +30,15 @@ export interface NativeDeviceInfo {
   gemm: 'cublasLt' | 'builtin';
   tf32: boolean;
   ltGelu: boolean;
+  /** Tensor-core (mma.sync bf16) attention for bf16 operands; false: the scalar kernels. */
+  tcAttention: boolean;
+}
+
+/** GPU time of one op kind (per shape for products and attention), from setProfiling. */
+export interface OpProfileEntry {
+  op: string;
+  calls: number;
+  ms: number;
 }
 
 export interface DecodedCall {
@@ -50,7 +59,9 @@ export interface NativeAddon {
   memInfo(): { free: number; total: number; buffers: number };
   schema(): string;
   decode(words: Float64Array): DecodedCall[];
-  setOptions(tf32: number, ltGelu: number, builtinGemm: number): NativeDeviceInfo;
+  setOptions(tf32: number, ltGelu: number, builtinGemm: number, tcAttention?: number): NativeDeviceInfo;
+  setProfiling(on: number): void;
+  profileReport(reset: number): OpProfileEntry[];
   /** Dropout factors of elements 0..count−1 computed by the kernels' own (host-compiled) code. */
   dropoutFactors(p: number, seed: number, stream: number, count: number): Float64Array;
 }

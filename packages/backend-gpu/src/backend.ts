@@ -11,11 +11,10 @@ import {
   type OpArgs,
   type OpCall,
   type OpName,
-  type StridedView,
   type SupportResult,
   type Tensor,
 } from '@blankglm/tensor';
-import { cudaVersionString, diagnose, loadAddon, pythonSitePackages, type NativeAddon, type NativeDeviceInfo } from './addon.js';
+import { cudaVersionString, diagnose, loadAddon, pythonSitePackages, type NativeAddon, type NativeDeviceInfo, type OpProfileEntry } from './addon.js';
 import { encodeSequence } from './encode.js';
 import { GpuError, GpuUnavailableError, rethrowNative } from './errors.js';
 
@@ -31,6 +30,12 @@ export interface GpuBackendOptions {
   ltGelu?: boolean;
   /** 'builtin' uses the addon's own tiled matrix kernel instead of cuBLASLt. Default: BLANKGLM_GPU_GEMM, else 'cublaslt'. */
   gemm?: 'cublaslt' | 'builtin';
+  /**
+   * Attention kernels for bf16 q/k/v: 'tensor-core' (mma.sync, flash-attention-2 style) or
+   * 'scalar' (the f32-math kernels, reading bf16). Default: BLANKGLM_GPU_ATTENTION, else 'tensor-core'.
+   * f32 operands always use the scalar kernels.
+   */
+  attention?: 'tensor-core' | 'scalar';
   /** Accepted for the CLI's common options; the GPU backend has no worker threads. */
   threads?: number;
 }
@@ -63,7 +68,15 @@ export class GpuBackend implements Backend {
       name: info.name,
       parallelism: info.multiprocessors,
       memoryBytes: info.memoryBytes,
-      features: [`sm_${major}${minor}`, 'f32', info.tf32 ? 'tf32-matmul' : 'f32-matmul', info.gemm === 'cublasLt' ? 'cublasLt' : 'builtin-gemm', 'fused-attention', 'deterministic'],
+      features: [
+        `sm_${major}${minor}`,
+        'f32',
+        'bf16',
+        info.tf32 ? 'tf32-matmul' : 'f32-matmul',
+        info.gemm === 'cublasLt' ? 'cublasLt' : 'builtin-gemm',
+        info.tcAttention ? 'tensor-core-attention' : 'fused-attention',
+        'deterministic',
+      ],
     };
   }
 
@@ -170,15 +183,9 @@ export class GpuBackend implements Backend {
     }
   }
 
-  /** f32 for every float operand (bf16 compute is not implemented: only fill/copy take bf16); D ≤ 64 for attention. */
+  /** Every op with f32 or bf16 float operands, in any mix (bf16 products accumulate in f32); D ≤ 64 for attention. */
   supports<K extends OpName>(op: K, args: OpArgs[K]): SupportResult {
     if (!(op in OP_CATALOGUE)) return { supported: false, reason: `'${String(op)}' is not an op of the catalogue` };
-    if (op !== 'fill' && op !== 'copy') {
-      for (const [name, value] of Object.entries(args as unknown as Record<string, unknown>)) {
-        const t = tensorOf(value);
-        if (t?.dtype === 'bf16') return { supported: false, reason: `cuda: bf16 compute is not implemented (argument '${name}' is bf16); the CUDA backend computes in f32 (TF32 matmuls optional)` };
-      }
-    }
     if ((op === 'attention' || op === 'attentionBackward') && (args as OpArgs['attention']).headDim > MAX_HEAD_DIM) {
       return { supported: false, reason: `cuda: attention kernels are built for head sizes up to ${MAX_HEAD_DIM}, got ${(args as OpArgs['attention']).headDim}` };
     }
@@ -203,12 +210,35 @@ export class GpuBackend implements Backend {
     return this.addon.memInfo();
   }
 
-  /** Changes the matmul settings for the whole process (all GPU backends share one context). */
-  setOptions(options: Pick<GpuBackendOptions, 'tf32' | 'ltGelu' | 'gemm'>): NativeDeviceInfo {
+  /** Changes the kernel settings for the whole process (all GPU backends share one context). Omitted fields keep their value. */
+  setOptions(options: Pick<GpuBackendOptions, 'tf32' | 'ltGelu' | 'gemm' | 'attention'>): NativeDeviceInfo {
+    const tf32 = options.tf32 ?? this.info.tf32;
+    const ltGelu = options.ltGelu ?? this.info.ltGelu;
+    const builtin = options.gemm === undefined ? this.info.gemm === 'builtin' : options.gemm === 'builtin';
+    const tc = options.attention === undefined ? this.info.tcAttention : options.attention === 'tensor-core';
     try {
-      const info = this.addon.setOptions(options.tf32 ? 1 : 0, options.ltGelu ? 1 : 0, options.gemm === 'builtin' ? 1 : 0);
+      const info = this.addon.setOptions(tf32 ? 1 : 0, ltGelu ? 1 : 0, builtin ? 1 : 0, tc ? 1 : 0);
       Object.assign(this.info, info);
       return info;
+    } catch (e) {
+      rethrowNative(e);
+    }
+  }
+
+  /**
+   * Per-op GPU timing: with `on`, every op is bracketed by cudaEvents on the stream (keyed by op
+   * and, for products and attention, shape). Read with profileReport().
+   */
+  setProfiling(on: boolean): void {
+    this.checkNotDisposed();
+    this.addon.setProfiling(on ? 1 : 0);
+  }
+
+  /** GPU milliseconds and call counts per op kind since the last reset (waits for the stream). */
+  profileReport(reset = true): OpProfileEntry[] {
+    this.checkNotDisposed();
+    try {
+      return this.addon.profileReport(reset ? 1 : 0);
     } catch (e) {
       rethrowNative(e);
     }
@@ -253,13 +283,6 @@ export class GpuBackend implements Backend {
   private checkNotDisposed(): void {
     if (this.disposed) throw new Error('cuda backend: used after dispose()');
   }
-}
-
-function tensorOf(v: unknown): Tensor | null {
-  if (!v || typeof v !== 'object') return null;
-  if ('tensor' in v) return (v as StridedView).tensor;
-  if ('dtype' in v && 'id' in v) return v as Tensor;
-  return null;
 }
 
 function describe(t: Tensor): string {
@@ -315,7 +338,14 @@ export function createGpuBackend(options: GpuBackendOptions = {}): GpuBackend {
   let info: NativeDeviceInfo;
   try {
     addon.init(builtin ? 1 : 0, pythonSitePackages());
-    info = addon.setOptions((options.tf32 ?? envFlag('BLANKGLM_GPU_TF32')) ? 1 : 0, (options.ltGelu ?? envFlag('BLANKGLM_GPU_LT_GELU')) ? 1 : 0, builtin ? 1 : 0);
+    const attention = options.attention ?? process.env.BLANKGLM_GPU_ATTENTION ?? 'tensor-core';
+    if (attention !== 'tensor-core' && attention !== 'scalar') throw new RangeError(`attention must be 'tensor-core' or 'scalar', got '${attention}' (BLANKGLM_GPU_ATTENTION?)`);
+    info = addon.setOptions(
+      (options.tf32 ?? envFlag('BLANKGLM_GPU_TF32')) ? 1 : 0,
+      (options.ltGelu ?? envFlag('BLANKGLM_GPU_LT_GELU')) ? 1 : 0,
+      builtin ? 1 : 0,
+      attention === 'tensor-core' ? 1 : 0,
+    );
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'GPU_NO_CUBLASLT') throw new GpuUnavailableError('GPU_NO_CUBLASLT', (e as Error).message);

@@ -6,7 +6,7 @@ import { createGpuBackend, probeGpu, type GpuBackendOptions } from './backend.js
 
 export { GpuBackend, createGpuBackend, probeGpu, toBf16Bits, fromBf16Bits, MAX_HEAD_DIM, type GpuBackendOptions } from './backend.js';
 export { GpuError, GpuUnavailableError, type GpuUnavailableCode } from './errors.js';
-export { addonPath, loadAddon, diagnose, cudaVersionString, type NativeAddon, type NativeProbe, type NativeDeviceInfo, type DecodedCall } from './addon.js';
+export { addonPath, loadAddon, diagnose, cudaVersionString, type NativeAddon, type NativeProbe, type NativeDeviceInfo, type DecodedCall, type OpProfileEntry } from './addon.js';
 export { encodeSequence, decodeSequence, callWithIds, type DecodedOpCall, type TensorResolver } from './encode.js';
 export { OP_SCHEMA, FIELD_WORDS, schemaSignature, type FieldKind } from './schema.js';
 

@@ -120,7 +120,7 @@ if (stages.has('builtin')) stage('matmul ops with the builtin kernel instead of 
   try {
     return conformance(gpu, 'quick', 'builtin-gemm', { ops: ['linear', 'linearBackward', 'logits', 'crossEntropy', 'crossEntropyBackward'] });
   } finally {
-    gpu.setOptions({});
+    gpu.setOptions({ gemm: 'cublaslt' });
   }
 });
 if (stages.has('full')) stage('conformance full (real GLM sizes)', () => conformance(gpu, 'full', 'full'));

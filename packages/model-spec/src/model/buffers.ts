@@ -14,6 +14,13 @@ export class BufferGroup {
     return t;
   }
 
+  /** A zero-filled float buffer of `size` elements in `dtype` (f32 or bf16). */
+  float(dtype: 'f32' | 'bf16', size: number, label: string): Tensor {
+    const t = this.backend.alloc(dtype, size, label);
+    this.tensors.push(t);
+    return t;
+  }
+
   /** An i32 buffer holding `data`. */
   i32(data: ArrayLike<number>, label: string): Tensor {
     const t = this.backend.alloc('i32', data.length, label);

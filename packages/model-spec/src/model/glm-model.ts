@@ -186,6 +186,21 @@ export interface CreateModelOptions {
   rng?: Rng;
   /** Or parameters from a state dict of host arrays, checked strictly against the config. */
   stateDict?: StateDict;
+  /**
+   * 'f32' (default): every buffer f32. 'bf16': mixed precision for backends with bf16 compute
+   * (the CUDA backend): the matrix operands (layer activations, their gradients, and bf16 copies
+   * of the four weight matrices per layer and of the word embeddings, refreshed from the f32
+   * parameters at every forward) are bf16; parameters, gradients, the residual stream and the
+   * optimizer state stay f32.
+   */
+  precision?: 'f32' | 'bf16';
+}
+
+/** bf16 copies of the weights the products read (precision 'bf16'). */
+interface LowPrecisionWeights {
+  wordEmb: Tensor;
+  layers: Array<Pick<LayerTensors, 'qkvWeight' | 'denseWeight' | 'fc1Weight' | 'fc2Weight'>>;
+  all: Array<{ master: Tensor; copy: Tensor }>;
 }
 
 /**
@@ -207,8 +222,12 @@ export class GlmModel {
   private gradTensors: ModelTensors | null = null;
   private state: ForwardState | null = null;
   private disposed = false;
+  /** The dtype of matrix operands: activations and their gradients ('f32' or 'bf16'). */
+  readonly precision: 'f32' | 'bf16';
+  private readonly low: LowPrecisionWeights | null = null;
 
-  private constructor(backend: Backend, config: GlmConfig, state: StateDict) {
+  private constructor(backend: Backend, config: GlmConfig, state: StateDict, precision: 'f32' | 'bf16' = 'f32') {
+    if (precision !== 'f32' && precision !== 'bf16') throw new RangeError(`GlmModel.create: precision must be 'f32' or 'bf16', got ${String(precision)}`);
     this.config = validateConfig({ ...config });
     this.backend = backend;
     this.specs = parameterSpecs(this.config);
@@ -228,13 +247,51 @@ export class GlmModel {
       throw e;
     }
     this.params = modelTensors(this.paramByName, this.config);
+    this.precision = precision;
+    if (precision === 'bf16') {
+      const all: Array<{ master: Tensor; copy: Tensor }> = [];
+      const copyOf = (master: Tensor): Tensor => {
+        const copy = backend.alloc('bf16', master.size, `bf16:${master.label ?? master.id}`);
+        all.push({ master, copy });
+        return copy;
+      };
+      try {
+        this.low = {
+          wordEmb: copyOf(this.params.wordEmb),
+          layers: this.params.layers.map((w) => ({ qkvWeight: copyOf(w.qkvWeight), denseWeight: copyOf(w.denseWeight), fc1Weight: copyOf(w.fc1Weight), fc2Weight: copyOf(w.fc2Weight) })),
+          all,
+        };
+      } catch (e) {
+        for (const { copy } of all) backend.free(copy);
+        for (const t of this.paramByName.values()) backend.free(t);
+        throw e;
+      }
+    }
+  }
+
+  /** The dtype of activation buffers that feed products. */
+  private get act(): 'f32' | 'bf16' {
+    return this.precision;
+  }
+
+  /** The weight matrices products read: bf16 copies with precision 'bf16', else the parameters. */
+  private matmulWeights(l: number): Pick<LayerTensors, 'qkvWeight' | 'denseWeight' | 'fc1Weight' | 'fc2Weight'> {
+    return this.low ? this.low.layers[l]! : this.params.layers[l]!;
+  }
+
+  /** Rounds the f32 parameters into their bf16 copies (dropoutAdd with p = 0 is the catalogue's cast). */
+  private refreshLowPrecisionWeights(): void {
+    if (!this.low) return;
+    for (const { master, copy } of this.low.all) {
+      runOp(this.backend, 'dropoutAdd', { x: master, residual: null, out: copy, size: master.size, dropout: { p: 0, seed: 0, stream: 0 } });
+    }
   }
 
   /** A model with fresh parameters (`rng`) or loaded ones (`stateDict`). */
   static create(backend: Backend, config: GlmConfig, options: CreateModelOptions): GlmModel {
     if (options.stateDict && options.rng) throw new TypeError('GlmModel.create: give either rng or stateDict, not both');
-    if (options.stateDict) return new GlmModel(backend, config, options.stateDict);
-    if (options.rng) return new GlmModel(backend, validateConfig(config), initParameters(config, options.rng));
+    if (options.stateDict) return new GlmModel(backend, config, options.stateDict, options.precision);
+    if (options.rng) return new GlmModel(backend, validateConfig(config), initParameters(config, options.rng), options.precision);
     throw new TypeError('GlmModel.create: give rng (fresh initialisation) or stateDict (loaded parameters)');
   }
 
@@ -367,6 +424,7 @@ export class GlmModel {
     const inputs = new BufferGroup(be);
     const layers: LayerActivations[] = [];
     let head: BufferGroup | null = null;
+    this.refreshLowPrecisionWeights();
     try {
       const inputIds = inputs.i32(batch.inputIds, 'inputIds'); // i32 [T]
       const positionIds = inputs.i32(batch.positionIds, 'positionIds'); // i32 [T]
@@ -397,7 +455,7 @@ export class GlmModel {
 
       // Final LayerNorm → the hidden states the tied output projection reads.
       head = new BufferGroup(be);
-      const finalLn = head.f32(T * H, 'finalLn'); // [T, H]
+      const finalLn = head.float(this.act, T * H, 'finalLn'); // [T, H]
       const finalMean = head.f32(T, 'finalMean');
       const finalRstd = head.f32(T, 'finalRstd');
       runOp(be, 'layerNorm', { x, gamma: P.finalLnWeight, beta: P.finalLnBias, y: finalLn, mean: finalMean, rstd: finalRstd, rows: T, hiddenSize: H, eps: c.layernorm_epsilon });
@@ -421,11 +479,11 @@ export class GlmModel {
       if (n > 0) {
         targetIndex = head.i32(targetFlat, 'targetIndex'); // i32 [n]
         targetIds = head.i32(targets.tokenId, 'targetIds'); // i32 [n]
-        selected = head.f32(n * H, 'targetHidden'); // [n, H]
+        selected = head.float(this.act, n * H, 'targetHidden'); // [n, H]
         runOp(be, 'gatherRows', { x: finalLn, index: targetIndex, out: selected, count: n, rows: T, width: H });
         const losses = head.f32(n, 'losses'); // [n]
         ceLse = head.f32(n, 'ceLse'); // [n]
-        const ce = { hidden: selected, wordEmb: P.wordEmb, targets: targetIds, tokens: n, hiddenSize: H, vocab: c.vocab_size };
+        const ce = { hidden: selected, wordEmb: this.low?.wordEmb ?? P.wordEmb, targets: targetIds, tokens: n, hiddenSize: H, vocab: c.vocab_size };
         runOp(be, 'crossEntropy', { ...ce, losses, lse: ceLse, labelSmoothing });
         targets.loss.set(be.read(losses) as Float32Array);
         if (labelSmoothing > 0) {
@@ -482,24 +540,26 @@ export class GlmModel {
     const be = this.backend;
     const c = this.config;
     const w = this.params.layers[l]!;
+    const mw = this.matmulWeights(l);
     const T = B * L;
     const H = this.hiddenSize;
     const g = new BufferGroup(be);
+    const act = this.act;
     try {
       const attentionProbsDropout = siteDropout(c.attention_dropout_prob, callSeed, 'attentionProbs', l);
       const attentionOutputDropout = siteDropout(c.output_dropout_prob, callSeed, 'attentionOutput', l);
       const mlpOutputDropout = siteDropout(c.output_dropout_prob, callSeed, 'mlpOutput', l);
       const tag = `layer${l}.`;
 
-      const ln1 = g.f32(T * H, tag + 'ln1'); // [T, H]
+      const ln1 = g.float(act, T * H, tag + 'ln1'); // [T, H]
       const ln1Mean = g.f32(T, tag + 'ln1Mean');
       const ln1Rstd = g.f32(T, tag + 'ln1Rstd');
       runOp(be, 'layerNorm', { x: input, gamma: w.inputLnWeight, beta: w.inputLnBias, y: ln1, mean: ln1Mean, rstd: ln1Rstd, rows: T, hiddenSize: H, eps: c.layernorm_epsilon });
 
-      const qkv = g.f32(T * 3 * H, tag + 'qkv'); // [T, 3H] = [Q | K | V] per token
-      runOp(be, 'linear', { x: ln1, weight: w.qkvWeight, bias: w.qkvBias, y: qkv, preAct: null, rows: T, inFeatures: H, outFeatures: 3 * H, activation: 'none' });
+      const qkv = g.float(act, T * 3 * H, tag + 'qkv'); // [T, 3H] = [Q | K | V] per token
+      runOp(be, 'linear', { x: ln1, weight: mw.qkvWeight, bias: w.qkvBias, y: qkv, preAct: null, rows: T, inFeatures: H, outFeatures: 3 * H, activation: 'none' });
 
-      const context = g.f32(T * H, tag + 'context'); // [T, H], heads concatenated
+      const context = g.float(act, T * H, tag + 'context'); // [T, H], heads concatenated
       const lse = keep ? g.f32(B * this.heads * L, tag + 'lse') : null; // [B, n, L]
       const [q, k, v] = qkvViews(qkv, L, H);
       runOp(be, 'attention', {
@@ -507,21 +567,21 @@ export class GlmModel {
         scale: 1 / Math.sqrt(this.headDim), dropout: attentionProbsDropout,
       });
 
-      const attnOut = g.f32(T * H, tag + 'attnOut'); // [T, H]
-      runOp(be, 'linear', { x: context, weight: w.denseWeight, bias: w.denseBias, y: attnOut, preAct: null, rows: T, inFeatures: H, outFeatures: H, activation: 'none' });
+      const attnOut = g.float(act, T * H, tag + 'attnOut'); // [T, H]
+      runOp(be, 'linear', { x: context, weight: mw.denseWeight, bias: w.denseBias, y: attnOut, preAct: null, rows: T, inFeatures: H, outFeatures: H, activation: 'none' });
       const mid = g.f32(T * H, tag + 'mid'); // [T, H] = input + dropout(attnOut)
       runOp(be, 'dropoutAdd', { x: attnOut, residual: input, out: mid, size: T * H, dropout: attentionOutputDropout });
 
-      const ln2 = g.f32(T * H, tag + 'ln2'); // [T, H]
+      const ln2 = g.float(act, T * H, tag + 'ln2'); // [T, H]
       const ln2Mean = g.f32(T, tag + 'ln2Mean');
       const ln2Rstd = g.f32(T, tag + 'ln2Rstd');
       runOp(be, 'layerNorm', { x: mid, gamma: w.postLnWeight, beta: w.postLnBias, y: ln2, mean: ln2Mean, rstd: ln2Rstd, rows: T, hiddenSize: H, eps: c.layernorm_epsilon });
 
-      const fc1Pre = g.f32(T * 4 * H, tag + 'fc1Pre'); // [T, 4H]
-      const fc1Out = g.f32(T * 4 * H, tag + 'fc1Out'); // [T, 4H] = GELU(fc1Pre)
-      runOp(be, 'linear', { x: ln2, weight: w.fc1Weight, bias: w.fc1Bias, y: fc1Out, preAct: fc1Pre, rows: T, inFeatures: H, outFeatures: 4 * H, activation: this.activation });
+      const fc1Pre = g.float(act, T * 4 * H, tag + 'fc1Pre'); // [T, 4H]
+      const fc1Out = g.float(act, T * 4 * H, tag + 'fc1Out'); // [T, 4H] = GELU(fc1Pre)
+      runOp(be, 'linear', { x: ln2, weight: mw.fc1Weight, bias: w.fc1Bias, y: fc1Out, preAct: fc1Pre, rows: T, inFeatures: H, outFeatures: 4 * H, activation: this.activation });
       const mlpOut = attnOut; // [T, H]: the attention output is consumed, reuse its buffer
-      runOp(be, 'linear', { x: fc1Out, weight: w.fc2Weight, bias: w.fc2Bias, y: mlpOut, preAct: null, rows: T, inFeatures: 4 * H, outFeatures: H, activation: 'none' });
+      runOp(be, 'linear', { x: fc1Out, weight: mw.fc2Weight, bias: w.fc2Bias, y: mlpOut, preAct: null, rows: T, inFeatures: 4 * H, outFeatures: H, activation: 'none' });
       const output = g.f32(T * H, tag + 'output'); // [T, H] = mid + dropout(mlpOut)
       runOp(be, 'dropoutAdd', { x: mlpOut, residual: mid, out: output, size: T * H, dropout: mlpOutputDropout });
 
@@ -568,9 +628,10 @@ export class GlmModel {
       // Loss → final hidden states at the targets (and the tied embedding, as output projection).
       const weights = scratch.f32(n, 'ceWeights'); // [n]
       runOp(be, 'fill', { x: weights, offset: 0, size: n, value: weight });
-      const dSelected = scratch.f32(n * H, 'dTargetHidden'); // [n, H]
+      const act = this.act;
+      const dSelected = scratch.float(act, n * H, 'dTargetHidden'); // [n, H]
       runOp(be, 'crossEntropyBackward', {
-        hidden: s.selected!, wordEmb: P.wordEmb, targets: s.targetIds!, lse: s.ceLse!, weights, dHidden: dSelected, dWordEmb: G.wordEmb,
+        hidden: s.selected!, wordEmb: this.low?.wordEmb ?? P.wordEmb, targets: s.targetIds!, lse: s.ceLse!, weights, dHidden: dSelected, dWordEmb: G.wordEmb,
         tokens: n, hiddenSize: H, vocab: c.vocab_size, labelSmoothing: s.labelSmoothing,
       });
       const dFinal = scratch.f32(T * H, 'dFinalLn'); // [T, H], zero except target rows
@@ -584,13 +645,13 @@ export class GlmModel {
         rows: T, hiddenSize: H, accumulate: false,
       });
 
-      const dBranch = scratch.f32(T * H, 'dBranch'); // [T, H] gradient of a residual branch output
-      const dHidden = scratch.f32(T * H, 'dHidden'); // [T, H] gradient of an LN output / attention context
-      const dFc1 = scratch.f32(T * 4 * H, 'dFc1'); // [T, 4H]
-      const dQkv = scratch.f32(T * 3 * H, 'dQkv'); // [T, 3H]
+      const dBranch = scratch.float(act, T * H, 'dBranch'); // [T, H] gradient of a residual branch output
+      const dHidden = scratch.float(act, T * H, 'dHidden'); // [T, H] gradient of an LN output / attention context
+      const dFc1 = scratch.float(act, T * 4 * H, 'dFc1'); // [T, 4H]
+      const dQkv = scratch.float(act, T * 3 * H, 'dQkv'); // [T, 3H]
       for (let l = c.num_layers - 1; l >= 0; l--) {
         const a = s.layers[l]!;
-        const w = P.layers[l]!;
+        const w = { ...P.layers[l]!, ...this.matmulWeights(l) };
         const gw = G.layers[l]!;
         // output = mid + dropout(mlpOut): the residual passes dh through unchanged.
         const dMlpOut = this.dropoutGrad(dh, dBranch, T * H, a.mlpOutputDropout);
@@ -670,6 +731,7 @@ export class GlmModel {
     if (this.disposed) return;
     this.releaseState();
     for (const t of this.paramByName.values()) this.backend.free(t);
+    if (this.low) for (const { copy } of this.low.all) this.backend.free(copy);
     if (this.gradByName) for (const t of this.gradByName.values()) this.backend.free(t);
     this.paramByName.clear();
     this.gradByName = null;

@@ -30,9 +30,11 @@ describe('blankglm demo', () => {
     expect(out).toMatch(/held-out loss 10\.\d+ → \d+\.\d+ \(perplexity \d+ → \d+\)/);
     expect(out.match(/^\d\. .*\[MASK\]/gm)?.length).toBe(3);
     expect(out.match(/^ {3}original: +[a-z]+$/gm)?.length).toBe(3);
-    expect(out.match(/^ {3}untrained: .*\(loss \d+\.\d\d\)$/gm)?.length).toBe(3);
-    expect(out.match(/^ {3}trained: .*\(loss \d+\.\d\d\)$/gm)?.length).toBe(3);
-    expect(out).toMatch(/exact fills: untrained \d\/3, trained \d\/3; mean loss of the original words: untrained \d+\.\d\d, trained \d+\.\d\d/);
+    expect(out.match(/^ {3}untrained: .*\(loss \d+\.\d\d, rank [\d,]+; top: \S+ \S+ \S+\)$/gm)?.length).toBe(3);
+    expect(out.match(/^ {3}trained: .*\(loss \d+\.\d\d, rank [\d,]+; top: \S+ \S+ \S+\)$/gm)?.length).toBe(3);
+    expect(out).toMatch(
+      /exact fills: untrained \d\/3, trained \d\/3; mean loss of the original words: untrained \d+\.\d\d, trained \d+\.\d\d nats\/token; median rank of their first token: untrained [\d,.]+, trained [\d,.]+/,
+    );
     expect(existsSync(join(cwd, 'runs/demo/run/loss-curve.svg'))).toBe(true);
     expect(existsSync(join(cwd, 'runs/demo/run/checkpoints/step-00000003/model.safetensors'))).toBe(true);
 

@@ -13,7 +13,6 @@ import { PretrainError, resolvePretrainConfig, type PretrainConfig } from '@blan
 import { CliError, type Command } from '../cli.js';
 import { BACKEND_NAMES, createBackend, type BackendName } from '../backends.js';
 import { formatCount, formatDuration } from '../progress.js';
-import { singleValued } from './prepare.js';
 import { resolveTrainingData, runTrainingWithProgress } from './pretrain.js';
 
 type DemoSettings = Pick<PretrainConfig, 'steps' | 'batchSize' | 'seqLength' | 'lr' | 'warmup' | 'evalEvery' | 'evalBatches' | 'checkpointEvery'>;
@@ -24,7 +23,7 @@ type DemoSettings = Pick<PretrainConfig, 'steps' | 'batchSize' | 'seqLength' | '
  */
 export const DEMO_SETTINGS: Record<BackendName, DemoSettings> = {
   ref: { steps: 50, batchSize: 4, seqLength: 64, lr: 5e-3, warmup: 0.1, evalEvery: 25, evalBatches: 2, checkpointEvery: 25 },
-  wasm: { steps: 400, batchSize: 8, seqLength: 128, lr: 3e-3, warmup: 0.05, evalEvery: 100, evalBatches: 4, checkpointEvery: 100 },
+  wasm: { steps: 1000, batchSize: 8, seqLength: 128, lr: 3e-3, warmup: 0.05, evalEvery: 100, evalBatches: 4, checkpointEvery: 250 },
   gpu: { steps: 2000, batchSize: 16, seqLength: 256, lr: 2e-3, warmup: 0.05, evalEvery: 250, evalBatches: 8, checkpointEvery: 500 },
 };
 
@@ -98,6 +97,10 @@ interface FillResult {
   text: string;
   /** Mean negative log-likelihood per token of the true word (and its end), nats. */
   answerLoss: number;
+  /** Rank (1 = the model's first choice) of the word's first token among the word tokens the model could put first. */
+  answerRank: number;
+  /** The model's three likeliest first tokens. */
+  top: string[];
 }
 
 function fillAll(model: GlmModel, blanks: DemoBlank[], tokenizer: GlmTokenizer): FillResult[] {
@@ -105,6 +108,11 @@ function fillAll(model: GlmModel, blanks: DemoBlank[], tokenizer: GlmTokenizer):
   // Greedy over real words: command tokens ([PAD]/eos, [CLS], masks, sop) are never chosen, and a
   // blank gets at least one token (eop only from the second token on).
   const banned = new Set(Object.entries(tokenizer.special).filter(([k, v]) => typeof v === 'number' && k !== 'eop' && k !== 'paddedVocabSize').map(([, v]) => v as number));
+  const firstTokenOrder = (logits: Float32Array): number[] => {
+    const ids: number[] = [];
+    for (let i = 0; i < tokenizer.vocabSize; i++) if (!banned.has(i) && i !== eop) ids.push(i);
+    return ids.sort((a, b) => logits[b]! - logits[a]! || a - b);
+  };
   const choose: NextTokenChooser = (logits, { step }) => {
     let best = -1;
     for (let i = 0; i < tokenizer.vocabSize && i < logits.length; i++) {
@@ -117,9 +125,21 @@ function fillAll(model: GlmModel, blanks: DemoBlank[], tokenizer: GlmTokenizer):
   return blanks.map((b) => {
     const r = fillBlanks(model, b.context, { maskIds: [mask], sopId: sop, eopId: eop, maxTokens: 6, choose });
     const text = tokenizer.decode(r.blanks[0]!).trim() + (r.finished[0] ? '' : ' …');
-    const answerLoss = model.forward(answerBatch(b, sop, eop)).loss!;
-    return { text, answerLoss };
+    // One forward gives the true word's loss and, at the sop position, the first-token logits.
+    const scored = model.forward(answerBatch(b, sop, eop), { logitsAt: [{ row: 0, position: b.context.length }] });
+    const order = firstTokenOrder(scored.logits!.values);
+    return {
+      text,
+      answerLoss: scored.loss!,
+      answerRank: order.indexOf(b.answerIds[0]!) + 1,
+      top: order.slice(0, 3).map((id) => tokenizer.idToToken(id) ?? String(id)),
+    };
   });
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
 export const demoCommand: Command = {
@@ -141,7 +161,7 @@ Examples:
   blankglm demo
   blankglm demo --backend ref --steps 20
   blankglm demo --fills 10 --seed 3`,
-  options: singleValued({
+  options: {
     out: { type: 'string', short: 'o', placeholder: 'dir', default: 'runs/demo', description: 'Folder for the prepared data (data/) and the run (run/).' },
     backend: { type: 'string', placeholder: 'name', default: 'auto', description: `Compute backend: auto (the fastest available) or ${BACKEND_NAMES.join(', ')}.` },
     threads: { type: 'number', placeholder: 'n', description: 'Worker threads of the WASM backend (default: all cores).' },
@@ -151,7 +171,7 @@ Examples:
     lr: { type: 'number', placeholder: 'x', description: 'Peak learning rate (default: by backend).' },
     seed: { type: 'number', placeholder: 'n', default: 1234, description: 'Seed of initialisation, data, dropout and the held-out sentences.' },
     fills: { type: 'number', placeholder: 'n', default: 6, description: 'Held-out sentences to fill.' },
-  }),
+  },
   async run({ options, io }) {
     const fills = options.fills as number;
     if (!Number.isInteger(fills) || fills < 0) throw new CliError(`--fills must be a whole number ≥ 0, got ${fills}`);
@@ -217,11 +237,16 @@ Examples:
           (first && last ? `; held-out loss ${first.loss.toFixed(3)} → ${last.loss.toFixed(3)} (perplexity ${first.perplexity.toFixed(0)} → ${last.perplexity.toFixed(0)})\n` : '\n'),
       );
       if (blanks.length > 0) {
-        io.stdout.write(`\nfilling a blank in ${blanks.length} sentences from held-out documents (greedy, at least one word token; loss = nats per token of the original word under each model):\n`);
+        io.stdout.write(
+          `\nfilling a blank in ${blanks.length} sentences from held-out documents (greedy, at least one word token; loss = nats per token of the original word ` +
+            `under each model; rank = where the word's first token stands among ${tokenizer.vocabSize.toLocaleString('en-US')} candidates; top = the three likeliest first tokens):\n`,
+        );
         let exactUntrained = 0;
         let exactTrained = 0;
         let lossUntrained = 0;
         let lossTrained = 0;
+        const ranksUntrained: number[] = [];
+        const ranksTrained: number[] = [];
         blanks.forEach((b, i) => {
           const u = untrained[i]!;
           const t = trained[i]!;
@@ -229,16 +254,19 @@ Examples:
           if (t.text === b.answer) exactTrained++;
           lossUntrained += u.answerLoss;
           lossTrained += t.answerLoss;
+          ranksUntrained.push(u.answerRank);
+          ranksTrained.push(t.answerRank);
           io.stdout.write(
             `\n${i + 1}. ${b.display}\n` +
               `   original:  ${b.answer}\n` +
-              `   untrained: ${u.text || '(empty)'}   (loss ${u.answerLoss.toFixed(2)})\n` +
-              `   trained:   ${t.text || '(empty)'}   (loss ${t.answerLoss.toFixed(2)})\n`,
+              `   untrained: ${u.text || '(empty)'}   (loss ${u.answerLoss.toFixed(2)}, rank ${u.answerRank.toLocaleString('en-US')}; top: ${u.top.join(' ')})\n` +
+              `   trained:   ${t.text || '(empty)'}   (loss ${t.answerLoss.toFixed(2)}, rank ${t.answerRank.toLocaleString('en-US')}; top: ${t.top.join(' ')})\n`,
           );
         });
         io.stdout.write(
           `\nexact fills: untrained ${exactUntrained}/${blanks.length}, trained ${exactTrained}/${blanks.length}; ` +
-            `mean loss of the original words: untrained ${(lossUntrained / blanks.length).toFixed(2)}, trained ${(lossTrained / blanks.length).toFixed(2)} nats/token\n`,
+            `mean loss of the original words: untrained ${(lossUntrained / blanks.length).toFixed(2)}, trained ${(lossTrained / blanks.length).toFixed(2)} nats/token; ` +
+            `median rank of their first token: untrained ${median(ranksUntrained).toLocaleString('en-US')}, trained ${median(ranksTrained).toLocaleString('en-US')}\n`,
         );
       }
       io.stdout.write(`\nrun folder: ${runDir} (loss-curve.svg, metrics.jsonl, checkpoints/)\n`);

@@ -5,8 +5,13 @@
 // blank-filling speed with the key/value cache. Its PyTorch peer is benchmarks/gpu/hf_peer.py,
 // run beside it by packages/backend-gpu/scripts/device-check.sh on the same card.
 //
-// Usage: node benchmarks/gpu/train-bench.mjs [--models glm-base,glm-large] [--batch 32] [--seq 512]
-//          [--steps 6] [--warmup 2] [--no-tf32] [--out DIR]
+// Each model trains in mixed precision ('bf16': bf16 matrix operands and tensor-core attention,
+// f32 parameters and AdamW state) and, for --f32-models, in f32 storage with TF32 products, so the
+// two sit side by side. One extra step per run is profiled (cudaEvents around every op) and its
+// per-op GPU time printed, with the sum next to the step's wall time.
+//
+// Usage: node benchmarks/gpu/train-bench.mjs [--models glm-base,glm-large] [--f32-models glm-base]
+//          [--batch 32] [--seq 512] [--steps 6] [--warmup 2] [--no-tf32] [--no-profile] [--out DIR]
 // Runs from the repo after `pnpm build`, or as the bundle .carry/device/train-bench.mjs.
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,6 +28,8 @@ const { values: opts } = parseArgs({
     steps: { type: 'string', default: '6' },
     warmup: { type: 'string', default: '2' },
     'no-tf32': { type: 'boolean', default: false },
+    'f32-models': { type: 'string', default: 'glm-base' },
+    'no-profile': { type: 'boolean', default: false },
     out: { type: 'string', default: process.env.OUT || '.' },
   },
 });
@@ -70,16 +77,41 @@ function makeBatch(rng, B, L, vocab) {
   return { batchSize: B, seqLength: L, numSegments: 1, sep, inputIds, positionIds, blockPositionIds, targetIds, lossMask };
 }
 
-function trainBench(gpu, name, batch) {
+/** Per-op GPU time of one training step, biggest first, as printable lines and data. */
+function profileStep(gpu, model, optimizer, batch, seed) {
+  gpu.synchronize();
+  gpu.profileReport(true);
+  gpu.setProfiling(true);
+  const start = performance.now();
+  try {
+    model.zeroGrad();
+    model.forward(batch, { mode: 'train', seed });
+    model.backward();
+    optimizer.update();
+    gpu.synchronize();
+  } finally {
+    gpu.setProfiling(false);
+  }
+  const wallMs = performance.now() - start;
+  const ops = gpu.profileReport(true).sort((a, b) => b.ms - a.ms);
+  const gpuMs = ops.reduce((n, o) => n + o.ms, 0);
+  const lines = [`    profiled step: wall ${wallMs.toFixed(1)} ms (with event overhead), GPU time in ops ${gpuMs.toFixed(1)} ms`];
+  for (const o of ops.slice(0, 24)) lines.push(`    ${o.ms.toFixed(2).padStart(9)} ms ${((100 * o.ms) / gpuMs).toFixed(1).padStart(5)}%  ${String(o.calls).padStart(5)}×  ${o.op}`);
+  if (ops.length > 24) lines.push(`    ${ops.slice(24).reduce((n, o) => n + o.ms, 0).toFixed(2).padStart(9)} ms in ${ops.length - 24} more op kinds`);
+  return { wallMs, gpuMs, ops, lines };
+}
+
+function trainBench(gpu, name, batch, precision) {
   const config = getPreset(name);
   const t0 = performance.now();
-  const model = GlmModel.create(gpu, config, { stateDict: initParameters(config, new Rng(1)) });
+  const model = GlmModel.create(gpu, config, { stateDict: initParameters(config, new Rng(1)), precision });
   const initSeconds = (performance.now() - t0) / 1000;
   const optimizer = new AdamW(model, { lr: 1e-4, weightDecay: 0.01, maxGradNorm: 1 });
   const rng = new Rng(2);
   const batches = [makeBatch(rng, batch, seq, config.vocab_size), makeBatch(rng, batch, seq, config.vocab_size)];
   const times = [];
   const losses = [];
+  let profile = null;
   try {
     for (let s = 0; s < warmup + steps; s++) {
       const start = performance.now();
@@ -91,7 +123,11 @@ function trainBench(gpu, name, batch) {
       const seconds = (performance.now() - start) / 1000;
       losses.push(r.loss);
       if (s >= warmup) times.push(seconds);
-      console.log(`  ${name} b${batch} step ${s}${s < warmup ? ' (warm-up)' : ''}: ${(seconds * 1000).toFixed(1)} ms, loss ${r.loss.toFixed(4)}`);
+      console.log(`  ${name} ${precision} b${batch} step ${s}${s < warmup ? ' (warm-up)' : ''}: ${(seconds * 1000).toFixed(1)} ms, loss ${r.loss.toFixed(4)}`);
+    }
+    if (!opts['no-profile']) {
+      profile = profileStep(gpu, model, optimizer, batches[0], 1000);
+      for (const line of profile.lines) console.log(line);
     }
   } finally {
     optimizer.dispose();
@@ -101,18 +137,28 @@ function trainBench(gpu, name, batch) {
   const median = times[Math.floor(times.length / 2)];
   const tokens = batch * seq;
   const fpt = flopsPerToken(config, seq, (SPAN + 1) / seq);
-  return { model: name, batch, seq, steps, medianStepMs: median * 1000, tokensPerSecond: tokens / median, flopsPerToken: fpt, achievedTflops: (fpt * tokens) / median / 1e12, initSeconds, losses };
+  return {
+    model: name, precision, batch, seq, steps, medianStepMs: median * 1000, tokensPerSecond: tokens / median, flopsPerToken: fpt, achievedTflops: (fpt * tokens) / median / 1e12,
+    initSeconds, losses, profile: profile && { wallMs: profile.wallMs, gpuMs: profile.gpuMs, ops: profile.ops },
+  };
 }
+
+/** GLM's special ids in its BERT-derived vocabulary (30 592 entries): [MASK] 103, sop 30590, eop 30591. */
+const MASK_ID = 103, SOP_ID = 30590, EOP_ID = 30591;
 
 function inferenceBench(gpu) {
   const config = getPreset('glm-base');
+  if (config.vocab_size <= EOP_ID) throw new Error(`inference bench: glm-base's vocabulary (${config.vocab_size}) has no id ${EOP_ID}`);
   const model = GlmModel.create(gpu, config, { stateDict: initParameters(config, new Rng(3)) });
   try {
     const rng = new Rng(4);
     const context = Array.from({ length: 400 }, () => rng.intBetween(1000, 30000));
-    context[200] = 103;
-    const options = { maskIds: [103], sopId: 30590, eopId: 30591, maxTokens: 64, minTokens: 64 };
-    fillBlanks(model, context.slice(0, 64), { ...options, maxTokens: 4, minTokens: 4 }); // warm-up
+    context[200] = MASK_ID;
+    const options = { maskIds: [MASK_ID], sopId: SOP_ID, eopId: EOP_ID, maxTokens: 64, minTokens: 64 };
+    // Warm-up on a short context that holds its own mask (the caches and kernels get loaded).
+    const warm = context.slice(0, 64);
+    warm[32] = MASK_ID;
+    fillBlanks(model, warm, { ...options, maxTokens: 4, minTokens: 4 });
     const start = performance.now();
     const r = fillBlanks(model, context, options);
     const seconds = (performance.now() - start) / 1000;
@@ -140,30 +186,32 @@ if (!probe.available) {
 }
 const gpu = createGpuBackend({ tf32 });
 results.card = gpu.info;
-console.log(`train-bench on ${gpu.info.name} (${gpu.info.gemm}${tf32 ? ', TF32 matmuls' : ', exact f32 matmuls'}), f32 storage`);
+console.log(`train-bench on ${gpu.info.name} (${gpu.info.gemm}; bf16 runs: bf16 products, ${gpu.info.tcAttention ? 'tensor-core' : 'scalar'} attention; f32 runs: ${tf32 ? 'TF32' : 'exact f32'} products)`);
 const peak = peaks(gpu.info.name);
+const f32Models = new Set(opts['f32-models'].split(',').filter(Boolean));
+const runs = opts.models.split(',').flatMap((name) => [[name, 'bf16'], ...(f32Models.has(name) ? [[name, 'f32']] : [])]);
 
-for (const name of opts.models.split(',')) {
+for (const [name, precision] of runs) {
   let batch = Number(opts.batch);
   while (batch >= 1) {
     try {
-      const r = trainBench(gpu, name, batch);
+      const r = trainBench(gpu, name, batch, precision);
       if (peak) {
         r.mfuVsBf16Peak = (r.achievedTflops * 1e12) / peak.bf16;
         r.mfuVsTf32Peak = (r.achievedTflops * 1e12) / peak.tf32;
       }
       results.train.push(r);
-      console.log(`${name}: ${r.tokensPerSecond.toFixed(0)} tokens/s (batch ${batch}, ${r.medianStepMs.toFixed(1)} ms/step, ${r.achievedTflops.toFixed(1)} TFLOP/s${peak ? `, MFU ${(100 * r.mfuVsBf16Peak).toFixed(1)}% of bf16 peak, ${(100 * r.mfuVsTf32Peak).toFixed(1)}% of TF32 peak` : ''})`);
+      console.log(`${name} ${precision}: ${r.tokensPerSecond.toFixed(0)} tokens/s (batch ${batch}, ${r.medianStepMs.toFixed(1)} ms/step, ${r.achievedTflops.toFixed(1)} TFLOP/s${peak ? `, MFU ${(100 * r.mfuVsBf16Peak).toFixed(1)}% of bf16 peak, ${(100 * r.mfuVsTf32Peak).toFixed(1)}% of TF32 peak` : ''})`);
       break;
     } catch (e) {
       if (e.code === 'GPU_OUT_OF_MEMORY' && batch > 1) {
-        console.log(`${name}: batch ${batch} does not fit (${e.message.split('.')[0]}); trying ${batch / 2}`);
-        results.errors.push(`${name} batch ${batch}: ${e.message}`);
+        console.log(`${name} ${precision}: batch ${batch} does not fit (${e.message.split('.')[0]}); trying ${batch / 2}`);
+        results.errors.push(`${name} ${precision} batch ${batch}: ${e.message}`);
         batch = Math.floor(batch / 2);
         continue;
       }
-      console.log(`${name}: failed: ${e.code ?? ''} ${e.stack ?? e.message}`);
-      results.errors.push(`${name}: ${e.code ?? ''} ${e.message}`);
+      console.log(`${name} ${precision}: failed: ${e.code ?? ''} ${e.stack ?? e.message}`);
+      results.errors.push(`${name} ${precision}: ${e.code ?? ''} ${e.message}`);
       break;
     }
   }

@@ -4,8 +4,12 @@
 // determinism check, and informational runs with TF32 / cuBLASLt's GELU epilogue / the builtin
 // matmul. Results go to $OUT/gpu-check-<stages>.json (rewritten after every stage) and stdout.
 //
-// Usage: node gpu-check.mjs [--stages quick,train,determinism,tf32,ltgelu,builtin,full] [--out DIR]
-// (default: all but full; the results file is gpu-check-<stages>.json)
+// Stages 'bf16' (the quick tier with bf16 tensors: bf16 products and tensor-core attention) and
+// 'bf16scalar' (attention ops in bf16 through the scalar kernels, to tell a tensor-core attention
+// failure from a bf16 one) check the mixed-precision path.
+//
+// Usage: node gpu-check.mjs [--stages quick,train,determinism,bf16,bf16scalar,tf32,ltgelu,builtin,full] [--out DIR]
+// (default: quick,train,determinism,bf16,bf16scalar; the results file is gpu-check-<stages>.json)
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatReport, runConformance, type ConformanceReport } from '@blankglm/conformance';
@@ -14,7 +18,7 @@ import { checkDeterminism, trackReferenceTraining } from '../../test/gpu-checks.
 
 const argv = process.argv.slice(2);
 const outDir = argv.includes('--out') ? argv[argv.indexOf('--out') + 1]! : process.env.OUT || '.';
-const stages = new Set((argv.includes('--stages') ? argv[argv.indexOf('--stages') + 1]! : 'quick,train,determinism,tf32,ltgelu,builtin').split(','));
+const stages = new Set((argv.includes('--stages') ? argv[argv.indexOf('--stages') + 1]! : 'quick,train,determinism,bf16,bf16scalar').split(','));
 const tag = [...stages].join('-');
 mkdirSync(outDir, { recursive: true });
 
@@ -49,11 +53,12 @@ function stage(name: string, body: () => { ok: boolean; summary: string }): void
   save();
 }
 
-function conformance(gpu: GpuBackend, tier: 'quick' | 'full', label: string, opts: { ops?: readonly string[] } = {}): { ok: boolean; summary: string } {
+function conformance(gpu: GpuBackend, tier: 'quick' | 'full', label: string, opts: { ops?: readonly string[]; dtype?: 'f32' | 'bf16' } = {}): { ok: boolean; summary: string } {
   let done = 0;
   const t0 = performance.now();
   const report: ConformanceReport = runConformance(gpu, {
     tier,
+    dtype: opts.dtype ?? 'f32',
     ...(opts.ops ? { ops: opts.ops as never } : {}),
     onCase: (r) => {
       done++;
@@ -98,6 +103,18 @@ if (stages.has('train')) stage('GLM-tiny training tracks the reference', () => {
 if (stages.has('determinism')) stage('determinism', () => {
   const r = checkDeterminism(() => createGpuBackend());
   return { ok: r.ok, summary: r.detail };
+});
+if (stages.has('bf16')) stage('conformance quick (bf16 tensors, bf16 products, tensor-core attention)', () => {
+  gpu.setOptions({ attention: 'tensor-core' });
+  return conformance(gpu, 'quick', 'bf16', { dtype: 'bf16' });
+});
+if (stages.has('bf16scalar')) stage('attention in bf16 with the scalar kernels (informational)', () => {
+  gpu.setOptions({ attention: 'scalar' });
+  try {
+    return conformance(gpu, 'quick', 'bf16-scalar-attention', { dtype: 'bf16', ops: ['attention', 'attentionBackward'] });
+  } finally {
+    gpu.setOptions({ attention: 'tensor-core' });
+  }
 });
 if (stages.has('tf32')) stage('matmul ops with TF32 (informational)', () => {
   gpu.setOptions({ tf32: true });

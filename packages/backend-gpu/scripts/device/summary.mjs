@@ -2,7 +2,7 @@
 // Prints the short table that ends scripts/device-check.sh, from the JSON files the stages wrote
 // under $OUT (any of them may be missing: a stage that failed or ran out of time). No imports
 // beyond node: so it runs from the plain working tree.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const out = process.argv[2] || process.env.OUT || '.';
@@ -15,7 +15,9 @@ const read = (f) => {
     return null;
   }
 };
-const core = read('gpu-check-quick-train-determinism-tf32-ltgelu-builtin.json');
+// The core checks: whichever gpu-check-*.json other than the full tier's the run wrote.
+const coreFile = existsSync(out) ? readdirSync(out).find((f) => /^gpu-check-.*\.json$/.test(f) && f !== 'gpu-check-full.json') : undefined;
+const core = coreFile ? read(coreFile) : null;
 const full = read('gpu-check-full.json');
 const bench = read('train-bench.json');
 const eager = read('hf-eager/hf_peer.json');
@@ -23,24 +25,32 @@ const compiled = read('hf-compile/hf_peer.json');
 const lines = [];
 const row = (...cells) => lines.push(cells.map((c, i) => String(c).padEnd(i === 0 ? 52 : 18)).join(' '));
 
-lines.push(`card: ${bench?.card?.name ?? core?.device?.name ?? eager?.card ?? 'unknown'}; torch ${eager?.torch ?? '?'}, transformers ${eager?.transformers ?? '?'}; blankglm ${bench ? (bench.tf32 ? 'f32 storage, TF32 matmuls' : 'f32') : '?'}`);
+lines.push(`card: ${bench?.card?.name ?? core?.device?.name ?? eager?.card ?? 'unknown'}; torch ${eager?.torch ?? '?'}, transformers ${eager?.transformers ?? '?'}; blankglm bf16 = bf16 products + tensor-core attention, f32 = f32 storage + ${bench?.tf32 ? 'TF32' : 'f32'} products`);
 lines.push('');
 row('check', 'result');
 for (const r of [...(core?.results ?? []), ...(full?.results ?? [])]) row(r.stage.slice(0, 52), `${r.ok ? 'PASS' : 'FAIL'} ${r.summary.split('\n')[0].slice(0, 90)}`);
 if (!core) row('GPU checks', 'no result (see gpu-check.log)');
 else if (core.probe && !core.probe.available) row('GPU probe', `NOT available: ${core.probe.detail.slice(0, 110)}`);
 else if (core.createError) row('creating the CUDA backend', `${core.createError.code}: ${String(core.createError.message).slice(0, 110)}`);
-if (!full) row('conformance full', 'no result (see conformance-full.log)');
+if (!full) row('conformance full', 'not run (or no result: see conformance-full.log)');
 lines.push('');
 const tps = (x) => (x ? `${Math.round(x.tokensPerSecond).toLocaleString('en-US')}` : '—');
 const find = (list, model, mode) => (list?.runs ?? []).find((r) => r.model === model && (!mode || r.mode === mode));
 row('training tokens/s (seq 512)', 'blankglm (cuda)', 'HF eager', 'HF compile', 'ratio vs eager', 'MFU (bf16 peak)');
-for (const [glm, bert] of [['glm-base', 'bert-base'], ['glm-large', 'bert-large']]) {
-  const g = (bench?.train ?? []).find((r) => r.model === glm);
+for (const [glm, bert, precision] of [['glm-base', 'bert-base', 'bf16'], ['glm-base', 'bert-base', 'f32'], ['glm-large', 'bert-large', 'bf16'], ['glm-large', 'bert-large', 'f32']]) {
+  const g = (bench?.train ?? []).find((r) => r.model === glm && (r.precision ?? 'f32') === precision);
+  if (!g && precision === 'f32') continue;
   const e = find(eager, bert, 'eager');
   const c = find(compiled, bert, 'compile');
-  row(`${glm} b${g?.batch ?? '?'} vs ${bert} b${e?.batch ?? '?'}`, tps(g), tps(e), tps(c), g && e ? `${(g.tokensPerSecond / e.tokensPerSecond).toFixed(2)}x` : '—', g?.mfuVsBf16Peak !== undefined ? `${(100 * g.mfuVsBf16Peak).toFixed(1)}%` : '—');
+  row(`${glm} ${precision} b${g?.batch ?? '?'} vs ${bert} b${e?.batch ?? '?'}`, tps(g), tps(e), tps(c), g && e ? `${(g.tokensPerSecond / e.tokensPerSecond).toFixed(2)}x` : '—', g?.mfuVsBf16Peak !== undefined ? `${(100 * g.mfuVsBf16Peak).toFixed(1)}%` : '—');
 }
+for (const g of bench?.train ?? []) {
+  if (!g.profile) continue;
+  lines.push('');
+  lines.push(`per-op GPU time, ${g.model} ${g.precision} (one profiled step: ${g.profile.gpuMs.toFixed(1)} ms in ops, ${g.profile.wallMs.toFixed(1)} ms wall)`);
+  for (const o of g.profile.ops.slice(0, 12)) lines.push(`  ${o.ms.toFixed(2).padStart(9)} ms ${String(o.calls).padStart(5)}x  ${o.op}`);
+}
+lines.push('');
 if (bench?.inference) row('blank filling, glm-base, KV cache (tokens/s)', bench.inference.tokensPerSecond.toFixed(1));
 for (const e of [...(bench?.errors ?? []), ...(eager?.errors ?? []), ...(compiled?.errors ?? [])]) lines.push(`note: ${String(e).split('\n')[0].slice(0, 160)}`);
 const text = lines.join('\n');

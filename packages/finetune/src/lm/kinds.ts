@@ -94,8 +94,11 @@ export const wikitextTaskKind: TaskKind<WikitextTask, WikitextDocument, never> =
   prepare(task, env) {
     // Windows are S + 1 tokens long (Part A + Part B); positions must stay inside the model's table.
     const seqLength = Math.min(task.seqLength, env.config.max_sequence_length);
-    if (task.overlap > seqLength - 2) {
-      throw new RangeError(`${task.source}: overlap ${task.overlap} must be below the window length − 1 (${seqLength - 2}) for sequence length ${seqLength}`);
+    // A model with fewer positions than the task's windows gets shorter windows with the same
+    // overlap fraction (the reference: 256 of 1024), so that each window still has context.
+    const overlap = seqLength < task.seqLength ? Math.max(1, Math.round((task.overlap * seqLength) / task.seqLength)) : task.overlap;
+    if (overlap > seqLength - 2) {
+      throw new RangeError(`${task.source}: overlap ${overlap} must be below the window length − 1 (${seqLength - 2}) for sequence length ${seqLength}`);
     }
     return {
       buildBatch() {
@@ -118,7 +121,7 @@ export const wikitextTaskKind: TaskKind<WikitextTask, WikitextDocument, never> =
         let windows = 0;
         for (const doc of documents) {
           const r = evaluateWikitext(model, env.tokenizer, doc.raw, {
-            seqLength, overlap: task.overlap, protocol: task.protocol, maskToken: task.maskToken, batchSize: options.batchSize,
+            seqLength, overlap, protocol: task.protocol, maskToken: task.maskToken, batchSize: options.batchSize,
             ...(task.maxTokens > 0 ? { maxTokens: task.maxTokens } : {}),
             ...(options.onProgress ? { onProgress: options.onProgress } : {}),
           });
@@ -127,7 +130,7 @@ export const wikitextTaskKind: TaskKind<WikitextTask, WikitextDocument, never> =
           words += r.words - 1;
           windows += r.windows;
         }
-        return { perplexity: Math.exp(nll / tokens), 'adjusted-perplexity': Math.exp(nll / words), loss: nll / tokens, tokens: tokens + documents.length, windows, examples: documents.length };
+        return { perplexity: Math.exp(nll / tokens), 'adjusted-perplexity': Math.exp(nll / words), loss: nll / tokens, tokens: tokens + documents.length, windows, 'seq-length': seqLength, overlap, examples: documents.length };
       },
     };
   },

@@ -115,6 +115,9 @@ Examples:
     const onSigint = (): void => controller.abort();
     process.once('SIGINT', onSigint);
     let bar: Progress | null = null;
+    const newBar = (): Progress => new Progress(io.stderr, { label: 'training', unit: 'steps', isTTY: io.isTTY });
+    if (!json) bar = newBar();
+    let stepsTotal = 0;
     try {
       const result = await finetune({
         model, tokenizer: opened.tokenizer, task, train, valid, hyperparameters: overrides, seed, outDir, tokenizerFiles,
@@ -122,13 +125,14 @@ Examples:
         signal: controller.signal,
         onStep: (m) => {
           if (json) return;
-          bar ??= new Progress(io.stderr, { label: `epoch ${m.epoch}`, unit: 'steps', isTTY: io.isTTY });
-          bar.update({ done: m.step, total: m.stepsTotal, detail: `loss ${m.loss.toFixed(4)} lr ${m.lr.toExponential(2)}` });
+          stepsTotal = m.stepsTotal;
+          bar ??= newBar();
+          bar.update({ done: m.step, total: m.stepsTotal, detail: `epoch ${m.epoch}  loss ${m.loss.toFixed(4)}  lr ${m.lr.toExponential(2)}` });
         },
         onEpoch: (e) => {
-          bar?.finish({ done: e.step, detail: `epoch ${e.epoch} done` });
-          bar = null;
           if (json) return;
+          bar?.finish({ done: e.step, total: stepsTotal, detail: `epoch ${e.epoch} done` });
+          bar = null;
           const metrics = Object.entries(e.metrics).map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(4)}`).join(', ');
           w(`epoch ${e.epoch} (step ${e.step}): train loss ${e.trainLoss.toFixed(4)}; validation ${metrics}${e.isBest ? ' (best)' : ''}`);
         },

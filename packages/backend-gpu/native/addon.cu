@@ -509,11 +509,11 @@ static void opAttention(const Call& c) {
   const AttnShape s = attnShape(c);
   checkRanges(c, s);
   if (useTensorCoreAttention(c, s, false)) {
-    launchTcForward(S.stream, c.view("q").attn(), c.view("k").attn(), c.view("v").attn(), c.ints("keyStart"), c.ints("keyEnd"), c.fp("out"), c.fl("lse"), s,
+    launchTcForward(S.stream, c.view("q").attn(), c.view("k").attn(), c.view("v").attn(), c.ints("keyStart"), c.ints("keyEnd"), c.fp("out"), c.fopt("lse"), s,
                     c.dropout("dropout"));
     return;
   }
-  byHeadDim<LaunchForward>(s.D, c, s, c.dropout("dropout"), c.fl("lse"));
+  byHeadDim<LaunchForward>(s.D, c, s, c.dropout("dropout"), c.fopt("lse")); // lse is optional (inference)
 }
 
 static void opAttentionBackward(const Call& c) {

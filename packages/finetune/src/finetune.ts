@@ -104,7 +104,7 @@ export interface FinetuneOptions {
   tokenizerFiles?: Record<string, string | Uint8Array>;
   /** Stop after this many updates (tests, quick looks); default: all epochs. */
   maxSteps?: number;
-  onStep?: (m: StepMetrics & { epoch: number; stepsTotal: number }) => void;
+  onStep?: (m: StepMetrics & { epoch: number; stepsTotal: number; stepInEpoch: number; stepsInEpoch: number }) => void;
   onEvalProgress?: (done: number, total: number) => void;
   onEpoch?: (e: EpochReport) => void;
   signal?: AbortSignal;
@@ -206,7 +206,7 @@ export async function finetune(options: FinetuneOptions): Promise<FinetuneResult
         lossSum += m.loss;
         steps++;
         log({ type: 'train', epoch, step: m.step, loss: m.loss, lr: m.lr, gradNorm: m.gradNorm });
-        options.onStep?.({ ...m, epoch, stepsTotal: totalSteps });
+        options.onStep?.({ ...m, epoch, stepsTotal: totalSteps, stepInEpoch: m.step - (epoch - 1) * stepsPerEpoch, stepsInEpoch: epochEnd - (epoch - 1) * stepsPerEpoch });
       }
       if (steps === 0) break;
       const metrics = prepared.evaluate(model, options.valid, { batchSize: hyper.batchSize, ...(options.onEvalProgress ? { onProgress: options.onEvalProgress } : {}) });

@@ -115,9 +115,10 @@ Examples:
     const onSigint = (): void => controller.abort();
     process.once('SIGINT', onSigint);
     let bar: Progress | null = null;
-    const newBar = (): Progress => new Progress(io.stderr, { label: 'training', unit: 'steps', isTTY: io.isTTY });
-    if (!json) bar = newBar();
-    let stepsTotal = 0;
+    const newBar = (epoch: number): Progress => new Progress(io.stderr, { label: `epoch ${epoch}`, unit: 'steps', isTTY: io.isTTY });
+    let stepsInEpoch = 0;
+    // A bar per epoch, started when the epoch starts (its rate and ETA count from there).
+    if (!json) bar = newBar(1);
     try {
       const result = await finetune({
         model, tokenizer: opened.tokenizer, task, train, valid, hyperparameters: overrides, seed, outDir, tokenizerFiles,
@@ -125,14 +126,14 @@ Examples:
         signal: controller.signal,
         onStep: (m) => {
           if (json) return;
-          stepsTotal = m.stepsTotal;
-          bar ??= newBar();
-          bar.update({ done: m.step, total: m.stepsTotal, detail: `epoch ${m.epoch}  loss ${m.loss.toFixed(4)}  lr ${m.lr.toExponential(2)}` });
+          stepsInEpoch = m.stepsInEpoch;
+          bar ??= newBar(m.epoch);
+          bar.update({ done: m.stepInEpoch, total: m.stepsInEpoch, detail: `step ${m.step}/${m.stepsTotal}  loss ${m.loss.toFixed(4)}  lr ${m.lr.toExponential(2)}` });
         },
         onEpoch: (e) => {
           if (json) return;
-          bar?.finish({ done: e.step, total: stepsTotal, detail: `epoch ${e.epoch} done` });
-          bar = null;
+          bar?.finish({ done: stepsInEpoch, total: stepsInEpoch, detail: `step ${e.step}, evaluated` });
+          bar = newBar(e.epoch + 1);
           const metrics = Object.entries(e.metrics).map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(4)}`).join(', ');
           w(`epoch ${e.epoch} (step ${e.step}): train loss ${e.trainLoss.toFixed(4)}; validation ${metrics}${e.isBest ? ' (best)' : ''}`);
         },

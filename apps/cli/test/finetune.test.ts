@@ -29,7 +29,7 @@ describe('blankglm finetune / evaluate', () => {
     expect(r.out).toMatch(/epoch 1 \(step 2\): train loss \d+\.\d{4}; validation accuracy \d\.\d{4}, macro-f1 \d\.\d{4}, examples 3/);
     expect(r.out).toMatch(/epoch 2 \(step 4\)/);
     expect(r.out).toMatch(/best: epoch \d, accuracy \d\.\d{4} → .*run\/best/);
-    expect(r.err).toMatch(/epoch 1 .*2\.0\/2\.0 steps.*step 2, evaluated/); // progress lines
+    expect(r.err).toMatch(/epoch 1 .*2\.0\/2\.0 steps.*\n(.*\n)*validating .*3\.0\/3\.0 examples/); // progress lines
     const metrics = readFileSync(join(work, 'run', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; metrics?: Record<string, number> });
     expect(metrics.filter((m) => m.type === 'eval').length).toBe(2);
     expect(existsSync(join(work, 'run', 'best', 'model.safetensors'))).toBe(true);

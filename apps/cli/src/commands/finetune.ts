@@ -117,6 +117,7 @@ Examples:
     let bar: Progress | null = null;
     const newBar = (epoch: number): Progress => new Progress(io.stderr, { label: `epoch ${epoch}`, unit: 'steps', isTTY: io.isTTY });
     let stepsInEpoch = 0;
+    let evalBar: Progress | null = null;
     // A bar per epoch, started when the epoch starts (its rate and ETA count from there).
     if (!json) bar = newBar(1);
     try {
@@ -130,9 +131,21 @@ Examples:
           bar ??= newBar(m.epoch);
           bar.update({ done: m.stepInEpoch, total: m.stepsInEpoch, detail: `step ${m.step}/${m.stepsTotal}  loss ${m.loss.toFixed(4)}  lr ${m.lr.toExponential(2)}` });
         },
+        onEvalProgress: (done, total) => {
+          if (json) return;
+          if (!evalBar) {
+            // Training of this epoch is over: close its bar before the validation bar starts.
+            bar?.finish({ done: stepsInEpoch, total: stepsInEpoch });
+            bar = null;
+            evalBar = new Progress(io.stderr, { label: 'validating', unit: 'examples', isTTY: io.isTTY });
+          }
+          evalBar.update({ done, total });
+        },
         onEpoch: (e) => {
           if (json) return;
-          bar?.finish({ done: stepsInEpoch, total: stepsInEpoch, detail: `step ${e.step}, evaluated` });
+          bar?.finish({ done: stepsInEpoch, total: stepsInEpoch });
+          evalBar?.finish({ done: valid.length, total: valid.length });
+          evalBar = null;
           bar = newBar(e.epoch + 1);
           const metrics = Object.entries(e.metrics).map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(4)}`).join(', ');
           w(`epoch ${e.epoch} (step ${e.step}): train loss ${e.trainLoss.toFixed(4)}; validation ${metrics}${e.isBest ? ' (best)' : ''}`);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the README's CB / COPA numbers: pretrain glm-tiny on the embedded books with the WASM
 # backend, fine-tune it on CB and COPA (full SuperGLUE train, validation every epoch), and print the
-# best validation metrics next to the majority baselines. Takes ~30-40 minutes on 2 CPU cores.
+# best validation metrics next to the majority baselines. Takes ~25 minutes on 2 CPU cores.
 #
 #   packages/finetune/scripts/superglue-tiny.sh [RUN_DIR] [SUPERGLUE_DIR]
 #

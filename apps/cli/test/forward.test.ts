@@ -47,7 +47,7 @@ function batchFile(name: string, edit: (b: Record<string, unknown[]>) => void): 
 
 describe('blankglm forward', () => {
   it('reproduces the fixture loss, logits and gradient norms (THUDM folder, ref backend)', async () => {
-    const r = await run([THUDM, '--inputs', BATCH, '--json', '--logits', '1,9', '--logits', '3,15', '--grads']);
+    const r = await run([THUDM, '--inputs', BATCH, '--json', '--logits', '1,9', '--logits', '3,15', '--grads', '--backend', 'ref']);
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out) as ForwardJson;
@@ -67,6 +67,20 @@ describe('blankglm forward', () => {
     const norm = Math.sqrt(gradWord.reduce((s, x) => s + x * x, 0));
     expect(Math.abs(j.grad_norms!['word_embeddings.weight']! - norm) / norm).toBeLessThan(1e-5);
     expect(Object.keys(j.grad_norms!)).toHaveLength(29);
+  });
+
+  it('reproduces the fixture on the default (fastest) backend too, within the conformance bounds', async () => {
+    const r = await run([THUDM, '--inputs', BATCH, '--json', '--logits', '3,15', '--grads']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out) as ForwardJson;
+    const loss = expected.get('loss')!.data[0] as number;
+    expect(Math.abs(j.loss - loss) / loss).toBeLessThan(1e-5);
+    const want = (expected.get('logits')!.data as Float32Array).subarray((3 * 16 + 15) * 128, (3 * 16 + 16) * 128);
+    const scale = Math.max(...Array.from(want, Math.abs));
+    for (let v = 0; v < 128; v++) expect(Math.abs(j.logits![0]!.values[v]! - want[v]!)).toBeLessThan(1e-4 * scale);
+    const gradWord = expected.get('grad.word_embeddings.weight')!.data as Float32Array;
+    const norm = Math.sqrt(gradWord.reduce((s, x) => s + x * x, 0));
+    expect(Math.abs(j.grad_norms!['word_embeddings.weight']! - norm) / norm).toBeLessThan(1e-4);
   });
 
   it('prints a readable summary without --json, and gives the same answer through an MP=2 original folder', async () => {

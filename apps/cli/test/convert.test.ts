@@ -1,27 +1,17 @@
 // `blankglm convert`, in-process, on the PyTorch-written fixtures of @blankglm/model-spec.
-import { PassThrough, Readable } from 'node:stream';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadCheckpoint } from '@blankglm/model-spec';
-import { runCli } from '../src/index.js';
+import { runCommand } from './fill-helpers.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'packages', 'model-spec', 'fixtures');
 const work = mkdtempSync(join(tmpdir(), 'blankglm-convert-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (c) => (out += c));
-  stderr.on('data', (c) => (err += c));
-  const code = await runCli(['convert', ...argv], { stdin: Readable.from(['']), stdout, stderr, isTTY: false, cwd: work });
-  return { code, out, err };
-}
+const run = (argv: string[]): ReturnType<typeof runCommand> => runCommand(['convert', ...argv], work);
 
 describe('blankglm convert', () => {
   it('converts the THUDM folder to blankglm format with identical tensors', async () => {

@@ -1,12 +1,11 @@
 // `blankglm forward`, in-process: reproduces the PyTorch fixture's loss and logits.
-import { PassThrough, Readable } from 'node:stream';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readSafetensors } from '@blankglm/model-spec';
-import { runCli } from '../src/index.js';
+import { runCommand } from './fill-helpers.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'packages', 'model-spec', 'fixtures');
 const THUDM = join(FIXTURES, 'tiny-thudm');
@@ -15,16 +14,7 @@ const expected = readSafetensors(join(FIXTURES, 'expected.safetensors')).tensors
 const work = mkdtempSync(join(tmpdir(), 'blankglm-forward-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (c) => (out += c));
-  stderr.on('data', (c) => (err += c));
-  const code = await runCli(['forward', ...argv], { stdin: Readable.from(['']), stdout, stderr, isTTY: false, cwd: work });
-  return { code, out, err };
-}
+const run = (argv: string[]): ReturnType<typeof runCommand> => runCommand(['forward', ...argv], work);
 
 interface ForwardJson {
   backend: string;

@@ -1,7 +1,6 @@
 // ONNX export + onnxruntime-node against the reference backend: logits parity for several masks,
 // packed rows (explicit mask), incremental decoding through past key/values, external data, and
 // `blankglm forward --engine onnx` printing what the native forward prints.
-import { PassThrough, Readable } from 'node:stream';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -12,9 +11,8 @@ import { createReferenceBackend } from '@blankglm/backend-ref';
 import { fillBlanks, getPreset, GlmModel, readSafetensors, saveCheckpoint, type GlmConfig, type StateDict } from '@blankglm/model-spec';
 import { checkExecutionProviders, fillBlanksOnnx, OnnxGlm, OnnxGlmDecoder, OnnxRuntimeSetupError, readOnnxSummary, type OrtModuleLike } from '@blankglm/onnx';
 import { Rng, type GlmBatch } from '@blankglm/tensor';
-import { runCli } from '../src/index.js';
 import { compareWithReference, PARITY_NMSE, verificationBatch } from '../src/commands/export-onnx.js';
-import { saveTinyCheckpoint } from './fill-helpers.js';
+import { runCommand, saveTinyCheckpoint } from './fill-helpers.js';
 
 const ORT = ort as unknown as OrtModuleLike;
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'packages', 'model-spec', 'fixtures');
@@ -23,16 +21,7 @@ const BATCH = join(FIXTURES, 'batch.json');
 const work = mkdtempSync(join(tmpdir(), 'blankglm-onnx-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (c) => (out += c));
-  stderr.on('data', (c) => (err += c));
-  const code = await runCli(argv, { stdin: Readable.from(['']), stdout, stderr, isTTY: false, cwd: work });
-  return { code, out, err };
-}
+const cli = (argv: string[]): ReturnType<typeof runCommand> => runCommand(argv, work);
 
 // A tiny random GLM with erf GELU and the tanh one: both activations must export exactly.
 const CONFIG: GlmConfig = { ...getPreset('glm-tiny'), num_layers: 2, hidden_size: 32, num_attention_heads: 4, vocab_size: 160, max_sequence_length: 40 };

@@ -2,82 +2,10 @@
 // release, blankglm) to blankglm's own format: config.json + model.safetensors (+ tokenizer files).
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import {
-  CheckpointMismatchError,
-  configFromJson,
-  getPreset,
-  loadCheckpoint,
-  parameterCount,
-  saveCheckpoint,
-  type CheckpointFormat,
-  type GlmConfig,
-  type LoadedCheckpoint,
-} from '@blankglm/model-spec';
+import { parameterCount, saveCheckpoint, type LoadedCheckpoint } from '@blankglm/model-spec';
 import { embeddedBertVocabText, loadGpt2Tokenizer } from '@blankglm/tokenizer';
-import { CliError, type Command, type OptionSpec, type OptionValues } from '../cli.js';
-
-export const FORMAT_NAMES: Record<CheckpointFormat, string> = {
-  blankglm: 'blankglm folder (config.json + model.safetensors)',
-  'thudm-hf': 'THUDM Hugging Face folder (config.json model_type "glm" + pytorch_model.bin)',
-  'original-release': 'original GLM release folder (latest_checkpointed_iteration.txt + mp_rank_XX_model_states.pt)',
-};
-
-/** The --preset / --config options shared by commands that read checkpoints. */
-export const CONFIG_OPTIONS: Record<string, OptionSpec> = {
-  preset: { type: 'string', placeholder: 'name', description: 'Model shape for folders without a config (original releases), e.g. glm-large.' },
-  config: { type: 'string', placeholder: 'file', description: 'A config.json (blankglm or THUDM) giving the model shape; overrides the folder\'s own.' },
-};
-
-/** The config the user gave with --preset or --config, if any. */
-export function configFromOptions(options: OptionValues, cwd: string): { config: GlmConfig; source: string } | null {
-  const preset = options.preset as string | undefined;
-  const file = options.config as string | undefined;
-  if (preset && file) throw new CliError('give either --preset or --config, not both');
-  if (preset) {
-    try {
-      return { config: getPreset(preset), source: `preset ${preset}` };
-    } catch (e) {
-      throw new CliError(`--preset: ${(e as Error).message}`);
-    }
-  }
-  if (file) {
-    const path = resolve(cwd, file);
-    if (!existsSync(path)) throw new CliError(`--config: ${path} does not exist`);
-    let json: unknown;
-    try {
-      json = JSON.parse(readFileSync(path, 'utf8'));
-    } catch (e) {
-      throw new CliError(`--config: ${path} is not valid JSON (${(e as Error).message})`);
-    }
-    try {
-      return { config: configFromJson(json, path), source: path };
-    } catch (e) {
-      throw new CliError((e as Error).message);
-    }
-  }
-  return null;
-}
-
-/** Loads a checkpoint folder for a command; load errors become one clear CLI error. */
-export function loadCheckpointForCli(folder: string, options: OptionValues, cwd: string, allowUnexpected = false): LoadedCheckpoint {
-  const given = configFromOptions(options, cwd);
-  try {
-    return loadCheckpoint(resolve(cwd, folder), { ...(given ? { config: given.config, configSource: given.source } : {}), allowUnexpected });
-  } catch (e) {
-    if (e instanceof CheckpointMismatchError) {
-      throw new CliError(`${e.message}\n(check --preset/--config; --ignore-unexpected drops tensors the model has no parameter for)`);
-    }
-    throw new CliError((e as Error).message);
-  }
-}
-
-export function describeConfig(c: GlmConfig): string {
-  return (
-    `${c.num_layers} layers, hidden ${c.hidden_size}, ${c.num_attention_heads} heads, vocab ${c.vocab_size}, ` +
-    `max_sequence_length ${c.max_sequence_length}, block positions ${c.block_position_encoding ? 'on' : 'off'}, ` +
-    `${c.hidden_act}, tokenizer family ${c.tokenizer_family}`
-  );
-}
+import { CONFIG_OPTIONS, describeConfig, FORMAT_NAMES, loadCheckpointForCli } from '../checkpoint-io.js';
+import { CliError, type Command } from '../cli.js';
 
 /** Tokenizer files for the converted folder: the source's own, or an embedded vocabulary that fits. */
 function tokenizerFor(ck: LoadedCheckpoint, sourceDir: string): { files: Record<string, string | Uint8Array>; message: string } {

@@ -8,7 +8,7 @@ import { exportGlmToOnnx, ONNX_OPSET, OnnxExportError, type MaskInput, type Onnx
 import { Rng, type GlmBatch } from '@blankglm/tensor';
 import { CliError, type Command } from '../cli.js';
 import { openOnnxModel } from '../onnx-engine.js';
-import { CONFIG_OPTIONS, describeConfig, FORMAT_NAMES, loadCheckpointForCli } from './convert.js';
+import { CONFIG_OPTIONS, describeConfig, FORMAT_NAMES, loadCheckpointForCli } from '../checkpoint-io.js';
 
 export interface ParityReport {
   /** Σ(onnx − ref)² / Σ ref² over every logit compared. */

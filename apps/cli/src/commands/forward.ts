@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { GlmModel, parseBatchJson, type RowPosition } from '@blankglm/model-spec';
 import { BACKEND_NAMES, createBackend, type BackendName } from '../backends.js';
 import { CliError, type Command } from '../cli.js';
-import { CONFIG_OPTIONS, describeConfig, FORMAT_NAMES, loadCheckpointForCli } from './convert.js';
+import { CONFIG_OPTIONS, describeConfig, FORMAT_NAMES, loadCheckpointForCli } from '../checkpoint-io.js';
 import { ENGINE_NAMES, onnxForward, openOnnxModel, parseEngine } from '../onnx-engine.js';
 
 function parseLogitsAt(values: string[], lengths: number[]): RowPosition[] {

@@ -3,9 +3,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { GlmModel, parseBatchJson, type RowPosition } from '@blankglm/model-spec';
-import { BACKEND_NAMES, createBackend, type BackendName } from '../backends.js';
 import { CliError, type Command } from '../cli.js';
-import { CONFIG_OPTIONS, describeConfig, FORMAT_NAMES, loadCheckpointForCli } from '../checkpoint-io.js';
+import { BACKEND_OPTIONS, CONFIG_OPTIONS, describeConfig, FORMAT_NAMES, loadCheckpointForCli, openBackend } from '../checkpoint-io.js';
 import { ENGINE_NAMES, onnxForward, openOnnxModel, parseEngine } from '../onnx-engine.js';
 
 function parseLogitsAt(values: string[], lengths: number[]): RowPosition[] {
@@ -46,7 +45,7 @@ Examples:
     json: { type: 'boolean', description: 'Print one JSON object instead of text.' },
     logits: { type: 'string', multiple: true, placeholder: 'row,pos', description: 'Also print the full logits row at this position (repeatable).' },
     grads: { type: 'boolean', description: 'Run backward and print the gradient norm of every parameter (needs targets).' },
-    backend: { type: 'string', placeholder: 'name', default: 'auto', description: `Compute backend: auto (the fastest available) or ${BACKEND_NAMES.join(', ')}.` },
+    ...BACKEND_OPTIONS,
     engine: { type: 'string', placeholder: 'name', default: 'native', description: `${ENGINE_NAMES.join(' or ')}: onnx runs --onnx <model.onnx> (from 'blankglm export-onnx') with onnxruntime-node.` },
     onnx: { type: 'string', placeholder: 'model.onnx', description: 'The exported model for --engine onnx.' },
     'onnx-provider': { type: 'string', placeholder: 'ep', description: 'ONNX Runtime execution provider for --engine onnx: cpu (default), cuda, webgpu, ...' },
@@ -59,7 +58,7 @@ Examples:
     const onnxPath = options.onnx as string | undefined;
     if (engine === 'onnx' && !onnxPath) throw new CliError("--engine onnx needs --onnx <model.onnx> (write one with 'blankglm export-onnx <checkpoint> --out model.onnx')");
     if (engine === 'onnx' && options.grads) throw new CliError('--grads needs --engine native: the ONNX export is forward only');
-    const { name: backendName, backend } = engine === 'onnx' ? { name: 'onnx', backend: null } : await createBackend(options.backend as BackendName | 'auto');
+    const { name: backendName, backend } = engine === 'onnx' ? { name: 'onnx', backend: null } : await openBackend(options);
     const inputsPath = resolve(io.cwd, inputs);
     if (!existsSync(inputsPath)) throw new CliError(`--inputs: ${inputsPath} does not exist`);
     let json: unknown;

@@ -11,7 +11,8 @@ import { Rng, type GlmBatch } from '@blankglm/tensor';
 import { loadBertTokenizer, type GlmTokenizer } from '@blankglm/tokenizer';
 import { PretrainError, resolvePretrainConfig, type PretrainConfig } from '@blankglm/trainer';
 import { CliError, type Command } from '../cli.js';
-import { BACKEND_NAMES, createBackend, type BackendName } from '../backends.js';
+import type { BackendName } from '../backends.js';
+import { BACKEND_OPTIONS, openBackend } from '../checkpoint-io.js';
 import { formatCount, formatDuration } from '../progress.js';
 import { resolveTrainingData, runTrainingWithProgress } from './pretrain.js';
 
@@ -163,8 +164,7 @@ Examples:
   blankglm demo --fills 10 --seed 3`,
   options: {
     out: { type: 'string', short: 'o', placeholder: 'dir', default: 'runs/demo', description: 'Folder for the prepared data (data/) and the run (run/).' },
-    backend: { type: 'string', placeholder: 'name', default: 'auto', description: `Compute backend: auto (the fastest available) or ${BACKEND_NAMES.join(', ')}.` },
-    threads: { type: 'number', placeholder: 'n', description: 'Worker threads of the WASM backend (default: all cores).' },
+    ...BACKEND_OPTIONS,
     steps: { type: 'number', placeholder: 'n', description: 'Training steps (default: by backend).' },
     'batch-size': { type: 'number', placeholder: 'n', description: 'Windows per step (default: by backend).' },
     'seq-len': { type: 'number', placeholder: 'n', description: 'Window length in tokens (default: by backend).' },
@@ -177,8 +177,7 @@ Examples:
     if (!Number.isInteger(fills) || fills < 0) throw new CliError(`--fills must be a whole number ≥ 0, got ${fills}`);
     const out = resolve(io.cwd, options.out as string);
     const data = await resolveTrainingData(io, undefined, join(out, 'data'), 'bert');
-    const threads = options.threads as number | undefined;
-    const { backend, name } = await createBackend(options.backend as BackendName | 'auto', threads !== undefined ? { threads } : {});
+    const { backend, name } = await openBackend(options);
     try {
       const defaults = DEMO_SETTINGS[name];
       const runDir = join(out, 'run');

@@ -19,7 +19,7 @@ import {
   type PretrainResult,
 } from '@blankglm/trainer';
 import { CliError, type CliIO, type Command, type OptionValues } from '../cli.js';
-import { BACKEND_NAMES, createBackend, type BackendName } from '../backends.js';
+import { BACKEND_OPTIONS, openBackend } from '../checkpoint-io.js';
 import { Progress, formatCount, formatDuration } from '../progress.js';
 import { preparationSummary, runPreparation } from './prepare.js';
 
@@ -247,8 +247,7 @@ Examples:
     preset: { type: 'string', placeholder: 'name', description: `Model shape (default ${PRETRAIN_DEFAULTS.preset}; see model-spec presets).` },
     data: { type: 'string', placeholder: 'path', description: 'A corpus (text/JSONL file or folder) or prepared shards; default: the embedded corpus.' },
     out: { type: 'string', short: 'o', placeholder: 'dir', description: 'Run folder for checkpoints, metrics and the loss curve (required).' },
-    backend: { type: 'string', placeholder: 'name', default: 'auto', description: `Compute backend: auto (the fastest available) or ${BACKEND_NAMES.join(', ')}.` },
-    threads: { type: 'number', placeholder: 'n', description: 'Worker threads of the WASM backend (default: all cores).' },
+    ...BACKEND_OPTIONS,
     resume: { type: 'string', placeholder: 'auto|dir', description: 'Continue a run: auto (the newest checkpoint in --out, else start) or a checkpoint / run folder.' },
     steps: { type: 'number', placeholder: 'n', description: `Total optimizer steps, also when resuming (default ${PRETRAIN_DEFAULTS.steps}).` },
     'batch-size': { type: 'number', placeholder: 'n', description: `Windows per micro-batch (default ${PRETRAIN_DEFAULTS.batchSize}).` },
@@ -295,8 +294,7 @@ Examples:
     }
     const data = await resolveTrainingData(io, (options.data as string | undefined) ?? partial.data, join(outDir, 'data'), family);
     config = { ...config, data: data.dir };
-    const threads = options.threads as number | undefined;
-    const { backend, name } = await createBackend(options.backend as BackendName | 'auto', threads !== undefined ? { threads } : {});
+    const { backend, name } = await openBackend(options);
     try {
       const result = await runTrainingWithProgress(io, { config, backend, backendName: name, resume: options.resume as string | undefined, json: Boolean(options.json), logEvery });
       return result.status === 'interrupted' ? 130 : 0;

@@ -15,4 +15,21 @@ import { pretrainCommand } from './pretrain.js';
 import { finetuneCommand } from './finetune.js';
 import { evaluateCommand } from './evaluate.js';
 
-export const commands: Command[] = [prepareCommand, demoCommand, corruptCommand, convertCommand, forwardCommand, tokenizeCommand, exportOnnxCommand, fillCommand, evalCommand, doctorCommand, pretrainCommand, finetuneCommand, evaluateCommand];
+export const commands: Command[] = [
+  // the main job, then training and using models
+  demoCommand,
+  pretrainCommand,
+  fillCommand,
+  evalCommand,
+  finetuneCommand,
+  evaluateCommand,
+  // data
+  tokenizeCommand,
+  corruptCommand,
+  prepareCommand,
+  // checkpoints and engines
+  convertCommand,
+  forwardCommand,
+  exportOnnxCommand,
+  doctorCommand,
+];

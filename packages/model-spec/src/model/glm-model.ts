@@ -103,6 +103,12 @@ export interface ForwardOptions {
   logitsAt?: readonly RowPosition[];
   /** Label smoothing ε of the training loss (seq2seq fine-tuning); 0 by default. */
   labelSmoothing?: number;
+  /**
+   * Rows to return the final hidden states for (after the final LayerNorm, what the output
+   * projection reads), e.g. the [CLS] position for a classifier head; `backward({ hiddenGrad })`
+   * takes their gradient.
+   */
+  hiddenAt?: readonly RowPosition[];
 }
 
 /** Losses and log-probabilities at the loss positions (lossMask = 1), in row-major order. */
@@ -123,6 +129,8 @@ export interface ForwardResult {
   targets: TargetScores;
   /** Logits rows for `logitsAt`, [count, vocab_size] row-major; null when none were asked for. */
   logits: { at: RowPosition[]; vocabSize: number; values: Float32Array } | null;
+  /** Final hidden states for `hiddenAt`, [count, hidden_size] row-major; null when none were asked for. */
+  hidden: { at: RowPosition[]; hiddenSize: number; values: Float32Array } | null;
 }
 
 export interface BackwardOptions {
@@ -132,6 +140,27 @@ export interface BackwardOptions {
    * original, pass 1/(targets of all micro-batches).
    */
   targetWeight?: number;
+  /**
+   * One weight per target of the last forward, in the order of `forward(...).targets` (instead of
+   * `targetWeight`): target i adds targetWeights[i]·∇loss_i. Zero drops a target; a negative
+   * weight pushes its probability down (cloze fine-tuning builds exact softmax-over-candidates
+   * gradients this way in one pass).
+   */
+  targetWeights?: Float32Array;
+  /**
+   * Gradient of the objective with respect to the `logitsAt` rows of the last forward,
+   * [count, vocab_size] row-major: added through the tied output projection (to the hidden states
+   * and the word embeddings), together with the target losses' gradient. Needs
+   * `keepActivations` (or train mode) on that forward, like every backward.
+   */
+  logitsGrad?: Float32Array;
+  /**
+   * Gradient of the objective with respect to the `hiddenAt` rows of the last forward,
+   * [count, hidden_size] row-major (e.g. from a classifier head), scattered into the gradient of
+   * the final LayerNorm's output and added to the target losses' gradient. To train on the head's
+   * loss alone, run the forward without loss positions (lossMask all 0) or pass targetWeight 0.
+   */
+  hiddenGrad?: Float32Array;
 }
 
 /** Activations one layer keeps for its backward pass. */
@@ -179,6 +208,9 @@ interface ForwardState {
   selected: Tensor | null; // [n, H] final hidden at the targets
   ceLse: Tensor | null; // [n]
   labelSmoothing: number;
+  logitsIndex: Tensor | null; // i32 [m], flat b·L + i of logitsAt
+  logitsHidden: Tensor | null; // f32 [m, H] the final hidden rows the logits were projected from
+  hiddenIndex: Tensor | null; // i32 [k], flat b·L + i of hiddenAt
 }
 
 export interface CreateModelOptions {
@@ -409,6 +441,8 @@ export class GlmModel {
     const ranges = validateBatch(batch, this.config);
     const at = options.logitsAt ?? [];
     validatePositions(at, batch.batchSize, batch.seqLength);
+    const hiddenAt = options.hiddenAt ?? [];
+    validatePositions(hiddenAt, batch.batchSize, batch.seqLength, 'hiddenAt');
     this.releaseState();
 
     const keep = options.keepActivations ?? mode === 'train';
@@ -501,16 +535,44 @@ export class GlmModel {
       }
 
       let logits: ForwardResult['logits'] = null;
+      let logitsIndex: Tensor | null = null;
+      let logitsHidden: Tensor | null = null;
       if (at.length > 0) {
         const m = at.length;
-        const rowsGroup = new BufferGroup(be);
+        // A kept forward keeps the gathered rows for backward({ logitsGrad }).
+        const rowsGroup = keep ? head : new BufferGroup(be);
         try {
           const index = rowsGroup.i32(at.map((p) => p.row * L + p.position), 'logitsIndex'); // i32 [m]
           const rows = rowsGroup.f32(m * H, 'logitsHidden'); // [m, H]
           runOp(be, 'gatherRows', { x: finalLn, index, out: rows, count: m, rows: T, width: H });
-          const out = rowsGroup.f32(m * c.vocab_size, 'logits'); // [m, V]
-          runOp(be, 'logits', { hidden: rows, wordEmb: P.wordEmb, out, tokens: m, hiddenSize: H, vocab: c.vocab_size });
-          logits = { at: at.map((p) => ({ row: p.row, position: p.position })), vocabSize: c.vocab_size, values: Float32Array.from(be.read(out)) };
+          const out = new BufferGroup(be);
+          try {
+            const values = out.f32(m * c.vocab_size, 'logits'); // [m, V]
+            runOp(be, 'logits', { hidden: rows, wordEmb: P.wordEmb, out: values, tokens: m, hiddenSize: H, vocab: c.vocab_size });
+            logits = { at: at.map((p) => ({ row: p.row, position: p.position })), vocabSize: c.vocab_size, values: Float32Array.from(be.read(values)) };
+          } finally {
+            out.free();
+          }
+          if (keep) {
+            logitsIndex = index;
+            logitsHidden = rows;
+          }
+        } finally {
+          if (!keep) rowsGroup.free();
+        }
+      }
+
+      let hidden: ForwardResult['hidden'] = null;
+      let hiddenIndex: Tensor | null = null;
+      if (hiddenAt.length > 0) {
+        const k = hiddenAt.length;
+        const rowsGroup = new BufferGroup(be);
+        try {
+          const index = (keep ? head : rowsGroup).i32(hiddenAt.map((p) => p.row * L + p.position), 'hiddenIndex'); // i32 [k]
+          const rows = rowsGroup.f32(k * H, 'hiddenRows'); // [k, H]
+          runOp(be, 'gatherRows', { x: finalLn, index, out: rows, count: k, rows: T, width: H });
+          hidden = { at: hiddenAt.map((p) => ({ row: p.row, position: p.position })), hiddenSize: H, values: Float32Array.from(be.read(rows)) };
+          if (keep) hiddenIndex = index;
         } finally {
           rowsGroup.free();
         }
@@ -520,13 +582,14 @@ export class GlmModel {
         this.state = {
           batchSize: B, seqLength: L, tokens: T, inputs, inputIds, positionIds, blockPositionIds, keyStart, keyEnd,
           embeddingDropout, layers, head, finalLn, finalMean, finalRstd, numTargets: n, targetIndex, targetIds, selected, ceLse, labelSmoothing,
+          logitsIndex, logitsHidden, hiddenIndex,
         };
       } else {
         inputs.free();
         for (const a of layers) a.group.free();
         head.free();
       }
-      return { loss, numTargets: n, targets, logits };
+      return { loss, numTargets: n, targets, logits, hidden };
     } catch (e) {
       inputs.free();
       for (const a of layers) a.group.free();
@@ -619,23 +682,45 @@ export class GlmModel {
     const B = s.batchSize;
     const L = s.seqLength;
     const n = s.numTargets;
+    const perTarget = this.checkBackwardOptions(options, s);
     const weight = options.targetWeight ?? (n > 0 ? 1 / n : 0);
-    if (!Number.isFinite(weight)) throw new RangeError(`backward: targetWeight must be finite, got ${weight}`);
     const scratch = new BufferGroup(be);
     try {
-      if (n === 0) return; // no loss positions: the loss does not depend on the parameters
-
-      // Loss → final hidden states at the targets (and the tied embedding, as output projection).
-      const weights = scratch.f32(n, 'ceWeights'); // [n]
-      runOp(be, 'fill', { x: weights, offset: 0, size: n, value: weight });
+      // Nothing to backpropagate: the objective does not depend on the parameters.
+      if (n === 0 && !options.logitsGrad && !options.hiddenGrad) return;
       const act = this.act;
-      const dSelected = scratch.float(act, n * H, 'dTargetHidden'); // [n, H]
-      runOp(be, 'crossEntropyBackward', {
-        hidden: s.selected!, wordEmb: this.low?.wordEmb ?? P.wordEmb, targets: s.targetIds!, lse: s.ceLse!, weights, dHidden: dSelected, dWordEmb: G.wordEmb,
-        tokens: n, hiddenSize: H, vocab: c.vocab_size, labelSmoothing: s.labelSmoothing,
-      });
-      const dFinal = scratch.f32(T * H, 'dFinalLn'); // [T, H], zero except target rows
-      runOp(be, 'scatterAddRows', { dOut: dSelected, index: s.targetIndex!, dx: dFinal, count: n, rows: T, width: H });
+      const dFinal = scratch.f32(T * H, 'dFinalLn'); // [T, H], zero except target / requested rows
+
+      if (n > 0) {
+        // Loss → final hidden states at the targets (and the tied embedding, as output projection).
+        const weights = scratch.f32(n, 'ceWeights'); // [n]
+        if (perTarget) be.write(weights as Tensor & { dtype: 'f32' }, perTarget);
+        else runOp(be, 'fill', { x: weights, offset: 0, size: n, value: weight });
+        const dSelected = scratch.float(act, n * H, 'dTargetHidden'); // [n, H]
+        runOp(be, 'crossEntropyBackward', {
+          hidden: s.selected!, wordEmb: this.low?.wordEmb ?? P.wordEmb, targets: s.targetIds!, lse: s.ceLse!, weights, dHidden: dSelected, dWordEmb: G.wordEmb,
+          tokens: n, hiddenSize: H, vocab: c.vocab_size, labelSmoothing: s.labelSmoothing,
+        });
+        runOp(be, 'scatterAddRows', { dOut: dSelected, index: s.targetIndex!, dx: dFinal, count: n, rows: T, width: H });
+      }
+      if (options.logitsGrad) {
+        // logits = rows · Eᵀ: d(rows) = dLogits · E, dE += dLogitsᵀ · rows.
+        const m = s.logitsIndex!.size;
+        const dLogits = scratch.f32(m * c.vocab_size, 'dLogits'); // [m, V]
+        be.write(dLogits as Tensor & { dtype: 'f32' }, options.logitsGrad);
+        const dRows = scratch.f32(m * H, 'dLogitsHidden'); // [m, H]
+        runOp(be, 'linearBackward', {
+          dy: dLogits, x: s.logitsHidden!, weight: P.wordEmb, preAct: null, dx: dRows, dWeight: G.wordEmb, dBias: null,
+          rows: m, inFeatures: H, outFeatures: c.vocab_size, activation: 'none', accumulate: false,
+        });
+        runOp(be, 'scatterAddRows', { dOut: dRows, index: s.logitsIndex!, dx: dFinal, count: m, rows: T, width: H });
+      }
+      if (options.hiddenGrad) {
+        const k = s.hiddenIndex!.size;
+        const dRows = scratch.f32(k * H, 'dHiddenRows'); // [k, H]
+        be.write(dRows as Tensor & { dtype: 'f32' }, options.hiddenGrad);
+        runOp(be, 'scatterAddRows', { dOut: dRows, index: s.hiddenIndex!, dx: dFinal, count: k, rows: T, width: H });
+      }
 
       // dh: gradient of the residual stream, carried down through the layers.
       const dh = scratch.f32(T * H, 'dResidual'); // [T, H]
@@ -698,6 +783,26 @@ export class GlmModel {
       scratch.free();
       this.releaseState();
     }
+  }
+
+  /** Checks backward's options against the kept forward; returns the per-target weights, if any. */
+  private checkBackwardOptions(options: BackwardOptions, s: ForwardState): Float32Array | null {
+    const finite = (name: string, values: ArrayLike<number>, expected: number, what: string): void => {
+      if (values.length !== expected) throw new RangeError(`backward: ${name} has ${values.length} entries, expected ${what} = ${expected}`);
+      for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) throw new RangeError(`backward: ${name}[${i}] = ${values[i]}, expected a finite number`);
+    };
+    if (options.targetWeight !== undefined && !Number.isFinite(options.targetWeight)) throw new RangeError(`backward: targetWeight must be finite, got ${options.targetWeight}`);
+    if (options.targetWeights !== undefined && options.targetWeight !== undefined) throw new TypeError('backward: give targetWeight or targetWeights, not both');
+    if (options.targetWeights) finite('targetWeights', options.targetWeights, s.numTargets, 'the targets of the last forward');
+    if (options.logitsGrad) {
+      if (!s.logitsIndex) throw new RangeError('backward: logitsGrad needs a forward with logitsAt');
+      finite('logitsGrad', options.logitsGrad, s.logitsIndex.size * this.config.vocab_size, 'logitsAt rows × vocab_size');
+    }
+    if (options.hiddenGrad) {
+      if (!s.hiddenIndex) throw new RangeError('backward: hiddenGrad needs a forward with hiddenAt');
+      finite('hiddenGrad', options.hiddenGrad, s.hiddenIndex.size * this.hiddenSize, 'hiddenAt rows × hidden_size');
+    }
+    return options.targetWeights ?? null;
   }
 
   /** Gradient through a dropout site: `dy` itself when nothing was dropped, else into `scratch`. */

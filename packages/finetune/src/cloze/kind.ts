@@ -5,14 +5,13 @@
 //   multi-token candidates    s_c = Σ_t log p(answer_t) / |answer_c|^lengthPenalty (answer = tokens + eop)
 //                             L = −log softmax(s)[gold]   (+ −s_gold with loss "mix", WSC)
 //
-// Gradient without a per-target-weight backward: GlmModel.backward(targetWeight = w) adds
-// w·∇CE_full(target) for every target of the last forward. For the restricted softmax,
-//   Σ_k (y_k − q_k)·∇CE_full(label_k) = Σ_k (q_k − y_k)·∇z_k   (the Σ_k (y_k − q_k) ∇lse term is 0)
-// so label k's pass backpropagates with w_k = (y_k − q_k)/B — one forward + backward per label, the
-// same dropout seed each time (the hidden state is the same in every pass). For candidates,
-//   ∇L = Σ_c (q_c − y_c) ∇s_c = Σ_c [(y_c − q_c)/|c|^lp] Σ_t ∇CE_t
-// so row c backpropagates with w_c = (y_c − q_c)/(|c|^lp B), after a first pass that computes every
-// s_c with the same per-row seeds. Both are the exact gradient of the reference's loss.
+// One forward + one backward per batch, exact gradients of these losses (tested against central
+// differences): every row of the batch (one per example, or one per candidate) goes through one
+// train-mode forward, the loss is computed here from what it returns, and its gradient goes back
+// through GlmModel.backward —
+//   verbalizer   ∂L/∂z_k = (q_k − y_k)/B at the sop logits rows       → backward({ logitsGrad })
+//   candidates   ∂L/∂θ = Σ_c [(y_c − q_c + mix·y_c)/|c|^lp] Σ_t ∇CE_t / B → backward({ targetWeights })
+// (q = softmax over labels / candidates, y = one-hot of the right one).
 import type { GlmModel } from '@blankglm/model-spec';
 import { counterHash32 } from '@blankglm/tensor';
 import type { LossSums, Objective } from '@blankglm/trainer';
@@ -88,49 +87,50 @@ export class PreparedCloze implements PreparedTask<ClozeExample, ClozeBatch> {
     return { items: examples.map((ex) => this.item(ex, ex.candidates ?? undefined)) };
   }
 
-  /** Label logits (verbalizer) or normalised candidate scores of one item, one forward per needed pass. */
-  private trainItem(model: GlmModel, item: ClozeItem, seed: number, weight: number): number {
+  /** One forward + one backward over every row of the batch; returns the summed loss. */
+  private trainStep(model: GlmModel, batch: ClozeBatch, seed: number, weight: number): LossSums {
     const sp = this.env.tokenizer.special;
-    if (item.gold < 0) throw new RangeError(`${item.example.file}:${item.example.line}: a training example needs a right answer`);
+    for (const item of batch.items) {
+      if (item.gold < 0) throw new RangeError(`${item.example.file}:${item.example.line}: a training example needs a right answer`);
+    }
+    const rows = batch.items.flatMap((it) => it.rows);
+    const input = clozeRowsToBatch(rows, sp.eos);
+    const trainSeed = counterHash32(seed >>> 0, CLOZE_STREAM, 0);
+    let lossSum = 0;
     if (this.labelTokens) {
-      const row = item.rows[0]!;
       const labels = this.labelTokens;
-      const withTarget = (k: number) => clozeRowsToBatch([{ ...row, targets: [...row.targets.slice(0, -1), labels[k]!], lossMask: [...row.lossMask.slice(0, -1), 1] }], sp.eos);
-      const first = model.forward(withTarget(0), { mode: 'train', seed, logitsAt: [{ row: 0, position: row.sep }] });
-      const logits = first.logits!.values;
-      const logq = logSoftmax(labels.map((t) => logits[t]!));
-      const coef = logq.map((lq, k) => weight * ((k === item.gold ? 1 : 0) - Math.exp(lq)));
-      model.backward({ targetWeight: coef[0]! });
-      for (let k = 1; k < labels.length; k++) {
-        if (coef[k] === 0) continue;
-        model.forward(withTarget(k), { mode: 'train', seed });
-        model.backward({ targetWeight: coef[k]! });
-      }
-      return -logq[item.gold]!;
+      const r = model.forward(input, { mode: 'train', seed: trainSeed, logitsAt: rows.map((row, b) => ({ row: b, position: row.sep })) });
+      const { values, vocabSize } = r.logits!;
+      const logitsGrad = new Float32Array(values.length); // [B, V], nonzero only at the label tokens
+      batch.items.forEach((item, b) => {
+        const logq = logSoftmax(labels.map((t) => values[b * vocabSize + t]!));
+        labels.forEach((t, k) => {
+          logitsGrad[b * vocabSize + t] = weight * (Math.exp(logq[k]!) - (k === item.gold ? 1 : 0));
+        });
+        lossSum -= logq[item.gold]!;
+      });
+      model.backward({ logitsGrad, targetWeight: 0 });
+      return { lossSum, targets: batch.items.length };
     }
     const lp = this.lengthPenalty;
-    const rowSeed = (c: number): number => counterHash32(seed, CLOZE_STREAM, c);
-    const norm = item.answerLengths.map((n) => n ** lp);
-    const scores = item.rows.map((row, c) => {
-      const r = model.forward(clozeRowsToBatch([row], sp.eos), { mode: 'train', seed: rowSeed(c), keepActivations: false });
-      return r.targets.logProb.reduce((s, v) => s + v, 0) / norm[c]!;
-    });
-    const logq = logSoftmax(scores);
     const mix = this.task.answer.mode === 'candidates' && this.task.answer.loss === 'mix';
-    item.rows.forEach((row, c) => {
-      const dScore = (c === item.gold ? 1 : 0) - Math.exp(logq[c]!) + (mix && c === item.gold ? 1 : 0);
-      if (dScore === 0) return;
-      model.forward(clozeRowsToBatch([row], sp.eos), { mode: 'train', seed: rowSeed(c) });
-      model.backward({ targetWeight: (weight * dScore) / norm[c]! });
-    });
-    return -logq[item.gold]! + (mix ? -scores[item.gold]! : 0);
-  }
-
-  private trainStep(model: GlmModel, batch: ClozeBatch, seed: number, targetWeight: number): LossSums {
-    let lossSum = 0;
-    batch.items.forEach((item, i) => {
-      lossSum += this.trainItem(model, item, counterHash32(seed >>> 0, CLOZE_STREAM, i), targetWeight);
-    });
+    const r = model.forward(input, { mode: 'train', seed: trainSeed });
+    const rowScores = new Float64Array(rows.length); // Σ_t log p over each row's targets
+    for (let t = 0; t < r.targets.row.length; t++) rowScores[r.targets.row[t]!]! += r.targets.logProb[t]!;
+    const rowWeight = new Float32Array(rows.length); // the weight of each of the row's target losses
+    let first = 0;
+    for (const item of batch.items) {
+      const norm = item.answerLengths.map((n) => n ** lp);
+      const scores = item.rows.map((_, c) => rowScores[first + c]! / norm[c]!);
+      const logq = logSoftmax(scores);
+      item.rows.forEach((_, c) => {
+        const y = c === item.gold ? 1 : 0;
+        rowWeight[first + c] = (weight * (y - Math.exp(logq[c]!) + (mix ? y : 0))) / norm[c]!;
+      });
+      lossSum += -logq[item.gold]! + (mix ? -scores[item.gold]! : 0);
+      first += item.rows.length;
+    }
+    model.backward({ targetWeights: Float32Array.from(r.targets.row, (b) => rowWeight[b]!) });
     return { lossSum, targets: batch.items.length };
   }
 

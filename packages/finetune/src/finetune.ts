@@ -116,7 +116,7 @@ export interface EpochReport {
   trainLoss: number;
   metrics: Metrics;
   /** The first metric of the task, the one that picks the best checkpoint. */
-  primary: { name: string; value: number };
+  primary: { name: string; value: number; direction: MetricDirection };
   isBest: boolean;
 }
 
@@ -137,11 +137,40 @@ export function resolveHyperparameters(task: TaskDefinition, overrides: Partial<
   return out;
 }
 
-export function primaryMetric(task: TaskDefinition, metrics: Metrics): { name: string; value: number } {
+/** Whether a larger or a smaller value of a metric is better. */
+export type MetricDirection = 'higher' | 'lower';
+
+const metricDirections = new Map<string, MetricDirection>();
+
+/** Declares the direction of a metric (for a custom task kind's metric names). */
+export function registerMetricDirection(name: string, direction: MetricDirection): void {
+  if (direction !== 'higher' && direction !== 'lower') throw new RangeError(`registerMetricDirection: direction must be 'higher' or 'lower', got ${String(direction)}`);
+  metricDirections.set(name, direction);
+}
+
+/**
+ * The direction of a metric: registered ones first, else lower is better for losses, negative
+ * log-likelihoods and perplexities (names ending in `loss`, `nll`, `perplexity` or `ppl`), higher
+ * for everything else (accuracy, F1, EM, ROUGE, BLEU).
+ */
+export function metricDirection(name: string): MetricDirection {
+  const registered = metricDirections.get(name);
+  if (registered) return registered;
+  return /(loss|nll|perplexity|ppl)$/i.test(name) ? 'lower' : 'higher';
+}
+
+/** Whether `value` beats `incumbent` for a metric of this direction (ties keep the incumbent). */
+export function isImprovement(direction: MetricDirection, value: number, incumbent: number): boolean {
+  if (Number.isNaN(value)) return false;
+  if (Number.isNaN(incumbent)) return true;
+  return direction === 'higher' ? value > incumbent : value < incumbent;
+}
+
+export function primaryMetric(task: TaskDefinition, metrics: Metrics): { name: string; value: number; direction: MetricDirection } {
   const name = task.metrics[0]!;
   const value = metrics[name];
   if (value === undefined) throw new Error(`${task.source}: the task's first metric '${name}' was not computed (got ${Object.keys(metrics).join(', ')})`);
-  return { name, value };
+  return { name, value, direction: metricDirection(name) };
 }
 
 /** Evaluates a model on examples with the task's metrics (eval mode). */
@@ -211,7 +240,7 @@ export async function finetune(options: FinetuneOptions): Promise<FinetuneResult
       if (steps === 0) break;
       const metrics = prepared.evaluate(model, options.valid, { batchSize: hyper.batchSize, ...(options.onEvalProgress ? { onProgress: options.onEvalProgress } : {}) });
       const primary = primaryMetric(task, metrics);
-      const isBest = best === null || primary.value > best.primary.value;
+      const isBest = best === null || isImprovement(primary.direction, primary.value, best.primary.value);
       const report: EpochReport = { epoch, step: trainer.step, trainLoss: lossSum / steps, metrics, primary, isBest };
       epochs.push(report);
       log({ type: 'eval', epoch, step: trainer.step, trainLoss: report.trainLoss, metrics, best: isBest });

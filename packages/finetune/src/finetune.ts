@@ -179,11 +179,18 @@ export function evaluateTask(
   tokenizer: GlmTokenizer,
   task: TaskDefinition,
   examples: readonly unknown[],
-  options: { batchSize?: number; maxLength?: number; onProgress?: (done: number, total: number) => void } = {},
+  options: {
+    batchSize?: number;
+    maxLength?: number;
+    onProgress?: (done: number, total: number) => void;
+    /** Checkpoint folder to read the task's own parameters from (a classifier head). */
+    stateDir?: string;
+  } = {},
 ): Metrics {
   if (examples.length === 0) throw new RangeError(`${task.name}: nothing to evaluate (the split is empty)`);
   const hyper = resolveHyperparameters(task, options.maxLength !== undefined ? { maxLength: options.maxLength } : {});
   const prepared = kindOf(task).prepare(task, taskEnv(task, model, tokenizer, hyper));
+  if (options.stateDir !== undefined) prepared.loadState?.(options.stateDir);
   return prepared.evaluate(model, examples, { batchSize: options.batchSize ?? hyper.batchSize, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
 }
 
@@ -232,6 +239,7 @@ export async function finetune(options: FinetuneOptions): Promise<FinetuneResult
           break;
         }
         const m = trainer.trainStep();
+        prepared.afterUpdate?.({ step: m.step, lr: m.lr, hyperparameters: hyper });
         lossSum += m.loss;
         steps++;
         log({ type: 'train', epoch, step: m.step, loss: m.loss, lr: m.lr, gradNorm: m.gradNorm });
@@ -246,7 +254,10 @@ export async function finetune(options: FinetuneOptions): Promise<FinetuneResult
       log({ type: 'eval', epoch, step: trainer.step, trainLoss: report.trainLoss, metrics, best: isBest });
       if (isBest) {
         best = report;
-        if (outDir) saveCheckpoint(join(outDir, 'best'), model.config, model.stateDict(), { overwrite: true, tokenizerFiles: options.tokenizerFiles ?? {} });
+        if (outDir) {
+          saveCheckpoint(join(outDir, 'best'), model.config, model.stateDict(), { overwrite: true, tokenizerFiles: options.tokenizerFiles ?? {} });
+          prepared.saveState?.(join(outDir, 'best'));
+        }
       }
       options.onEpoch?.(report);
     }

@@ -13,6 +13,7 @@ export * from './cloze/task.js';
 export * from './cloze/examples.js';
 export * from './cloze/inputs.js';
 export * from './cloze/kind.js';
+export * from './cloze/classifier.js';
 
 import { clozeKind } from './cloze/kind.js';
 import { registerTaskKind } from './tasks/registry.js';

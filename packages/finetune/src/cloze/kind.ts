@@ -20,6 +20,7 @@ import { TaskFileError, type EvaluateOptions, type Metrics, type PreparedTask, t
 import { clozeTrainingExamples, evalCandidates, loadClozeExamples, type ClozeExample } from './examples.js';
 import { candidateIds, candidateRow, encodeContext, clozeRowsToBatch, verbalizerRow, verbalizerTokenIds, type ClozeRow } from './inputs.js';
 import { parseClozeTask, type ClozeTask } from './task.js';
+import { PreparedClassifier } from './classifier.js';
 
 /** One example as model rows. */
 export interface ClozeItem {
@@ -242,5 +243,14 @@ export const clozeKind: TaskKind<ClozeTask, ClozeExample, ClozeBatch> = {
   },
   loadExamples: loadClozeExamples,
   trainingExamples: clozeTrainingExamples,
-  prepare: (task, env) => new PreparedCloze(task, env),
+  prepare: (task, env): PreparedTask<ClozeExample, ClozeBatch> =>
+    task.head === 'classifier'
+      ? (new PreparedClassifier(task, env, task.classifierInput, task.headSeed) as unknown as PreparedTask<ClozeExample, ClozeBatch>)
+      : new PreparedCloze(task, env),
 };
+
+/** The task with another head (the CLI's `--head`): 'classifier' for glm-reference §4.5's ablation. */
+export function withHead(task: TaskDefinition, head: 'cloze' | 'classifier'): ClozeTask {
+  if (task.kind !== 'cloze') throw new Error(`${task.source}: a head applies to cloze tasks; '${task.name}' is a '${task.kind}' task`);
+  return clozeKind.parseTask({ ...task, raw: { ...task.raw, head } });
+}

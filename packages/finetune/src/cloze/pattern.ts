@@ -34,8 +34,11 @@ export type PatternPart = { type: 'text'; text: string } | { type: 'field'; path
 
 export const MASK_MARKER = '[MASK]';
 
-/** Parses a pattern; throws with a message naming what is wrong (the caller adds the file and field). */
-export function parsePattern(pattern: string): PatternPart[] {
+/**
+ * Parses a pattern; throws with a message naming what is wrong (the caller adds the file and field).
+ * `masks`: how many [MASK] it must hold (1 for cloze patterns, 0 for the classifier head's texts).
+ */
+export function parsePattern(pattern: string, masks = 1): PatternPart[] {
   const parts: PatternPart[] = [];
   let text = '';
   const flush = (): void => {
@@ -65,8 +68,9 @@ export function parsePattern(pattern: string): PatternPart[] {
     }
   }
   flush();
-  const masks = parts.filter((p) => p.type === 'mask').length;
-  if (masks !== 1) throw new Error(`a pattern needs exactly one ${MASK_MARKER} (the blank the answer fills), found ${masks}`);
+  const found = parts.filter((p) => p.type === 'mask').length;
+  if (masks === 1 && found !== 1) throw new Error(`a pattern needs exactly one ${MASK_MARKER} (the blank the answer fills), found ${found}`);
+  if (masks === 0 && found !== 0) throw new Error(`takes no ${MASK_MARKER} (the classifier reads the [CLS] hidden state)`);
   return parts;
 }
 

@@ -44,6 +44,15 @@ export interface ClozeTask extends TaskDefinition {
   /** Training copies with these two fields swapped (COPA's mirroring), label index flipped. */
   mirror: [string, string] | null;
   answer: AnswerSpec;
+  /**
+   * 'cloze' (default): blank filling. 'classifier': glm-reference §4.5's classifier head over the
+   * [CLS] hidden state (the "– cloze finetune" ablation), input `[CLS] a [SEP] b [eos]`.
+   */
+  head: 'cloze' | 'classifier';
+  /** The classifier head's texts a (and b): `classifierInput`, else one per field of the pattern in order. */
+  classifierInput: PatternPart[][];
+  /** Seed of the classifier head's initialisation (`headSeed`, default 1). */
+  headSeed: number;
 }
 
 type Obj = Record<string, unknown>;
@@ -181,5 +190,30 @@ export function parseClozeTask(base: TaskDefinition): ClozeTask {
   if (mirror && !(answer.mode === 'candidates' && answer.rule.from === 'fields' && answer.rule.fields.length === 2)) {
     throw new TaskFileError(file, 'mirror', 'mirroring swaps two candidate fields: it needs "candidates": { "from": "fields", "fields": [two fields] }');
   }
-  return { ...base, kind: 'cloze', patternId, pattern, patterns, shortenable, iterate, label, group, mirror, answer };
+  const head = raw.head === undefined ? 'cloze' : raw.head;
+  if (head !== 'cloze' && head !== 'classifier') throw new TaskFileError(file, 'head', `must be "cloze" or "classifier", got ${JSON.stringify(head)}`);
+  const classifierInput = parseClassifierInput(raw.classifierInput, pattern, file);
+  const headSeed = raw.headSeed === undefined ? 1 : raw.headSeed;
+  if (typeof headSeed !== 'number' || !Number.isInteger(headSeed)) throw new TaskFileError(file, 'headSeed', `must be an integer, got ${JSON.stringify(headSeed)}`);
+  return { ...base, kind: 'cloze', patternId, pattern, patterns, shortenable, iterate, label, group, mirror, answer, head, classifierInput, headSeed };
+}
+
+/** `classifierInput`: one or two texts with placeholders and no [MASK]; default: the pattern's fields in order. */
+function parseClassifierInput(v: unknown, pattern: readonly PatternPart[], file: string): PatternPart[][] {
+  if (v === undefined) {
+    const fields = pattern.filter((p): p is Extract<PatternPart, { type: 'field' }> => p.type === 'field');
+    return fields.slice(0, 2).map((f, i) => (i === 1 && fields.length > 2 ? fields.slice(1).flatMap((g, k) => (k === 0 ? [g] : [{ type: 'text', text: ' ' } as PatternPart, g])) : [f]));
+  }
+  if (!Array.isArray(v) || v.length < 1 || v.length > 2 || !v.every((x) => typeof x === 'string')) {
+    throw new TaskFileError(file, 'classifierInput', 'must be one or two texts with {field} placeholders, e.g. ["{premise}", "{hypothesis}"]');
+  }
+  return v.map((text: string, i) => {
+    let parts: PatternPart[];
+    try {
+      parts = parsePattern(text, 0);
+    } catch (e) {
+      throw new TaskFileError(file, `classifierInput.${i}`, `${(e as Error).message}: ${JSON.stringify(text)}`);
+    }
+    return parts;
+  });
 }

@@ -85,6 +85,12 @@ export interface PreparedTask<E, B> {
   objective: Objective<B>;
   /** Eval-mode predictions on `examples` scored with the task's metrics (plus `examples`: the count). */
   evaluate(model: GlmModel, examples: readonly E[], options: EvaluateOptions): Metrics;
+  /** Called after every optimizer update: a task with its own host-side parameters (a classifier head) steps them here. */
+  afterUpdate?(info: { step: number; lr: number; hyperparameters: Hyperparameters }): void;
+  /** Writes the task's own parameters into a checkpoint folder (beside the model's weights). */
+  saveState?(dir: string): void;
+  /** Reads them back from a checkpoint folder written by `saveState`. */
+  loadState?(dir: string): void;
 }
 
 /**

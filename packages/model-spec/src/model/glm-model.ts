@@ -129,8 +129,11 @@ export interface ForwardResult {
   targets: TargetScores;
   /** Logits rows for `logitsAt`, [count, vocab_size] row-major; null when none were asked for. */
   logits: { at: RowPosition[]; vocabSize: number; values: Float32Array } | null;
-  /** Final hidden states for `hiddenAt`, [count, hidden_size] row-major; null when none were asked for. */
-  hidden: { at: RowPosition[]; hiddenSize: number; values: Float32Array } | null;
+  /**
+   * Final hidden states for `hiddenAt`, [count, hidden_size] row-major; null when none were asked
+   * for (optional in the type so other producers of ForwardResult need not set it).
+   */
+  hidden?: { at: RowPosition[]; hiddenSize: number; values: Float32Array } | null;
 }
 
 export interface BackwardOptions {

@@ -1,9 +1,11 @@
 // `blankglm evaluate`: a checkpoint's metrics on a task's split (any registered task kind).
-import { evaluateTask, loadSplit, resolveSplits } from '@blankglm/finetune';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { CLASSIFIER_HEAD_FILE, evaluateTask, loadSplit, resolveSplits } from '@blankglm/finetune';
 import { CliError, type Command } from '../cli.js';
 import { MODEL_OPTIONS, openModel } from '../checkpoint-io.js';
 import { Progress } from '../progress.js';
-import { asCliError, loadTaskForCli } from './finetune.js';
+import { HEAD_OPTION, asCliError, loadTaskForCli } from './finetune.js';
 
 export const evaluateCommand: Command = {
   name: 'evaluate',
@@ -22,11 +24,16 @@ Examples:
     'batch-size': { type: 'number', placeholder: 'n', default: 16, description: 'Examples per forward batch.' },
     'max-length': { type: 'number', placeholder: 'n', description: "Longest input in tokens (default: the task file's, capped by the model)." },
     json: { type: 'boolean', description: 'Print one JSON object.' },
+    head: { ...HEAD_OPTION, description: `${HEAD_OPTION.description} A checkpoint folder holding ${CLASSIFIER_HEAD_FILE} (from finetune with the classifier head) uses it by default.` },
     ...MODEL_OPTIONS,
   },
   async run({ positionals, options, io }) {
     const [folder] = positionals as [string];
-    const task = loadTaskForCli(options.task as string | undefined, io.cwd);
+    // A checkpoint that carries a classifier head is evaluated with it unless --head says otherwise.
+    const hasHead = existsSync(join(resolve(io.cwd, folder), CLASSIFIER_HEAD_FILE));
+    const probe = loadTaskForCli(options.task as string | undefined, io.cwd);
+    const head = options.head ?? (hasHead && probe.kind === 'cloze' ? 'classifier' : undefined);
+    const task = head === undefined ? probe : loadTaskForCli(options.task as string | undefined, io.cwd, head);
     if (options.data === undefined) throw new CliError('--data is required: a JSONL split or a folder with val.jsonl');
     const batchSize = options['batch-size'] as number;
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new CliError(`--batch-size must be a whole number ≥ 1, got ${batchSize}`);
@@ -52,7 +59,7 @@ Examples:
     const started = performance.now();
     try {
       const metrics = evaluateTask(opened.model, opened.tokenizer, task, examples, {
-        batchSize, ...(maxLength !== undefined ? { maxLength } : {}),
+        batchSize, ...(maxLength !== undefined ? { maxLength } : {}), stateDir: opened.dir,
         onProgress: (done, total) => bar?.update({ done, total }),
       });
       bar?.finish({ done: examples.length, total: examples.length });

@@ -3,7 +3,7 @@
 // keeping the best checkpoint. Works for every registered task kind.
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { DataFileError, TaskFileError, finetune, loadSplit, loadTask, resolveSplits, taskKindNames, type Hyperparameters, type TaskDefinition } from '@blankglm/finetune';
+import { DataFileError, TaskFileError, finetune, loadSplit, loadTask, resolveSplits, taskKindNames, withHead, type Hyperparameters, type TaskDefinition } from '@blankglm/finetune';
 import { CliError, type Command, type OptionValues } from '../cli.js';
 import { MODEL_OPTIONS, openModel } from '../checkpoint-io.js';
 import { Progress } from '../progress.js';
@@ -17,14 +17,23 @@ export function asCliError(e: unknown): never {
   throw e;
 }
 
-export function loadTaskForCli(name: string | undefined, cwd: string): TaskDefinition {
+export function loadTaskForCli(name: string | undefined, cwd: string, head?: unknown): TaskDefinition {
   if (!name) throw new CliError(`--task is required: a built-in task name (cb, copa, rte, …) or a task file; kinds: ${taskKindNames().join(', ')}`);
+  if (head !== undefined && head !== 'cloze' && head !== 'classifier') throw new CliError(`--head must be cloze or classifier, got ${String(head)}`);
   try {
-    return loadTask(name, cwd);
+    const task = loadTask(name, cwd);
+    return head === undefined ? task : withHead(task, head);
   } catch (e) {
     return asCliError(e);
   }
 }
+
+/** The --head option of finetune and evaluate. */
+export const HEAD_OPTION = {
+  type: 'string',
+  placeholder: 'cloze|classifier',
+  description: "Cloze tasks: 'classifier' trains / uses glm-reference §4.5's classifier head on [CLS] instead of blank filling (the \"– cloze finetune\" ablation); default: the task file's \"head\", else cloze.",
+} as const;
 
 function positive(options: OptionValues, name: string, integer: boolean): number | undefined {
   const v = options[name];
@@ -63,13 +72,14 @@ Examples:
     'batch-size': { type: 'number', placeholder: 'n', description: "Examples per update (default: the task file's, 16)." },
     'max-length': { type: 'number', placeholder: 'n', description: "Longest input in tokens (default: the task file's, capped by the model)." },
     'max-steps': { type: 'number', placeholder: 'n', description: 'Stop after this many updates.' },
+    head: HEAD_OPTION,
     seed: { type: 'number', placeholder: 'n', default: 1, description: 'Seed of data order and dropout.' },
     json: { type: 'boolean', description: 'Print the result as one JSON object (no progress).' },
     ...MODEL_OPTIONS,
   },
   async run({ positionals, options, io }) {
     const [folder] = positionals as [string];
-    const task = loadTaskForCli(options.task as string | undefined, io.cwd);
+    const task = loadTaskForCli(options.task as string | undefined, io.cwd, options.head);
     const overrides: Partial<Hyperparameters> = {};
     const epochs = positive(options, 'epochs', true);
     const lr = positive(options, 'lr', false);

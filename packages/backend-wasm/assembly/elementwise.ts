@@ -29,28 +29,12 @@ export function dropoutAddRange(x: usize, residual: usize, hasResidual: bool, ou
   }
 }
 
-/** dx[e] (= or += by accumulate) dy[e]·factor(e), the mask of dropoutAddRange. dx may be dy. */
+/**
+ * dx[e] (= or += by accumulate) dy[e]·factor(e), the mask of dropoutAddRange. dx may be dy.
+ * It is dropoutAddRange with dx as both the residual (when accumulating) and the output.
+ */
 export function dropoutBackwardRange(dy: usize, dx: usize, accumulate: bool, p: f64, seed: u32, stream: u32, start: i32, end: i32): void {
-  const useDropout = p > 0;
-  const threshold = dropThreshold(p);
-  const dropAll = dropsAll(p);
-  const keepScale = <f32>(1.0 / (1.0 - p));
-  const streamKey = streamHash(seed, stream);
-  let e = start;
-  for (; e <= end - 4; e += 4) {
-    const o = <usize>e * 4;
-    let v = v128.load(dy + o);
-    if (useDropout) v = f32x4.mul(v, keepFactor4(streamKey, consecutive4(<u32>e), threshold, dropAll, keepScale));
-    if (accumulate) v = f32x4.add(v128.load(dx + o), v);
-    v128.store(dx + o, v);
-  }
-  for (; e < end; e++) {
-    const o = <usize>e * 4;
-    let v = load<f32>(dy + o);
-    if (useDropout) v *= keepFactor1(streamKey, <u32>e, threshold, dropAll, keepScale);
-    if (accumulate) v = load<f32>(dx + o) + v;
-    store<f32>(dx + o, v);
-  }
+  dropoutAddRange(dy, dx, accumulate, dx, p, seed, stream, start, end);
 }
 
 /** x[e] *= factor for e in [start, end). */

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import type { TokenizerSpec } from '@blankglm/data';
 import { CheckpointMismatchError, configFromJson, getPreset, GlmModel, loadCheckpoint, type CheckpointFormat, type GlmConfig, type LoadedCheckpoint } from '@blankglm/model-spec';
 import type { Backend } from '@blankglm/tensor';
-import { loadBertTokenizer, loadGpt2Tokenizer, loadTokenizerJson, type GlmTokenizer } from '@blankglm/tokenizer';
+import { embeddedBertVocabText, loadBertTokenizer, loadGpt2Tokenizer, loadTokenizerJson, type GlmTokenizer } from '@blankglm/tokenizer';
 import { BACKEND_NAMES, createBackend, type BackendName } from './backends.js';
 import { CliError, type OptionSpec, type OptionValues } from './cli.js';
 
@@ -71,6 +71,20 @@ export function describeConfig(c: GlmConfig): string {
     `max_sequence_length ${c.max_sequence_length}, block positions ${c.block_position_encoding ? 'on' : 'off'}, ` +
     `${c.hidden_act}, tokenizer family ${c.tokenizer_family}`
   );
+}
+
+/**
+ * The files of an embedded vocabulary, to save beside a checkpoint so that it loads on its own:
+ * BERT as vocab.txt, GPT-2 as vocab.json + merges.txt.
+ */
+export function embeddedTokenizerFiles(family: 'bert' | 'gpt2'): Record<string, string> {
+  if (family === 'bert') return { 'vocab.txt': embeddedBertVocabText() };
+  const saved = loadGpt2Tokenizer().toJSON();
+  if (saved.model.type !== 'BPE') throw new Error('embedded GPT-2 tokenizer is not BPE');
+  const vocab: Record<string, number> = {};
+  saved.model.vocab.forEach((t, id) => (vocab[t] = id));
+  const merges = '#version: 0.2\n' + saved.model.merges.map(([a, b]) => `${a} ${b}`).join('\n') + '\n';
+  return { 'vocab.json': JSON.stringify(vocab), 'merges.txt': merges };
 }
 
 /** --backend and --threads, for commands that run a model. */

@@ -3,8 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parameterCount, saveCheckpoint, type LoadedCheckpoint } from '@blankglm/model-spec';
-import { embeddedBertVocabText, loadGpt2Tokenizer } from '@blankglm/tokenizer';
-import { CONFIG_OPTIONS, describeConfig, FORMAT_NAMES, loadCheckpointForCli } from '../checkpoint-io.js';
+import { CONFIG_OPTIONS, describeConfig, embeddedTokenizerFiles, FORMAT_NAMES, loadCheckpointForCli } from '../checkpoint-io.js';
 import { CliError, type Command } from '../cli.js';
 
 /** Tokenizer files for the converted folder: the source's own, or an embedded vocabulary that fits. */
@@ -16,15 +15,10 @@ function tokenizerFor(ck: LoadedCheckpoint, sourceDir: string): { files: Record<
   }
   const c = ck.config;
   if (c.tokenizer_family === 'bert' && c.vocab_size === 30592) {
-    return { files: { 'vocab.txt': embeddedBertVocabText() }, message: 'saved the embedded BERT uncased vocabulary as vocab.txt' };
+    return { files: embeddedTokenizerFiles('bert'), message: 'saved the embedded BERT uncased vocabulary as vocab.txt' };
   }
   if (c.tokenizer_family === 'gpt2' && c.vocab_size === 50304) {
-    const saved = loadGpt2Tokenizer().toJSON();
-    if (saved.model.type !== 'BPE') throw new Error('embedded GPT-2 tokenizer is not BPE');
-    const vocab: Record<string, number> = {};
-    saved.model.vocab.forEach((t, id) => (vocab[t] = id));
-    const merges = '#version: 0.2\n' + saved.model.merges.map(([a, b]) => `${a} ${b}`).join('\n') + '\n';
-    return { files: { 'vocab.json': JSON.stringify(vocab), 'merges.txt': merges }, message: 'saved the embedded GPT-2 BPE vocabulary as vocab.json + merges.txt' };
+    return { files: embeddedTokenizerFiles('gpt2'), message: 'saved the embedded GPT-2 BPE vocabulary as vocab.json + merges.txt' };
   }
   return {
     files: {},

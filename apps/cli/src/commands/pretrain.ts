@@ -6,7 +6,6 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { embeddedCorpusFiles, listCorpusFiles, openShards, ShardError, type CorpusFile, type ShardSet } from '@blankglm/data';
 import { getPreset } from '@blankglm/model-spec';
-import { embeddedBertVocabText } from '@blankglm/tokenizer';
 import type { Backend } from '@blankglm/tensor';
 import {
   OBJECTIVES,
@@ -19,7 +18,7 @@ import {
   type PretrainResult,
 } from '@blankglm/trainer';
 import { CliError, type CliIO, type Command, type OptionValues } from '../cli.js';
-import { BACKEND_OPTIONS, openBackend } from '../checkpoint-io.js';
+import { BACKEND_OPTIONS, embeddedTokenizerFiles, openBackend } from '../checkpoint-io.js';
 import { Progress, formatCount, formatDuration } from '../progress.js';
 import { preparationSummary, runPreparation } from './prepare.js';
 
@@ -125,10 +124,12 @@ export async function resolveTrainingData(io: CliIO, data: string | undefined, c
   return { dir: cacheDir, description };
 }
 
-/** Tokenizer files to store in checkpoints: the embedded BERT vocabulary when the shards use it. */
+/** Tokenizer files to store in checkpoints: the embedded vocabulary (BERT or GPT-2) when the shards use it. */
 export async function tokenizerFilesFor(shardsDir: string): Promise<Record<string, string>> {
-  const shards = await openShards(shardsDir);
-  return shards.manifest.tokenizer.description.includes('embedded bert') ? { 'vocab.txt': embeddedBertVocabText() } : {};
+  const description = (await openShards(shardsDir)).manifest.tokenizer.description;
+  if (description.includes('embedded bert')) return embeddedTokenizerFiles('bert');
+  if (description.includes('embedded gpt2')) return embeddedTokenizerFiles('gpt2');
+  return {};
 }
 
 export interface TrainingRunOptions {

@@ -18,7 +18,7 @@
 #include "gemm.cuh"
 #include "kernels.cuh"
 #include "attention.cuh"
-#include "attention_tc.cuh"
+#include "attention_tc_async.cuh"
 #include "schema.h"  // generated from src/schema.ts by scripts/build-native.mjs
 
 enum DType : int { DT_F32 = 0, DT_BF16 = 1, DT_I32 = 2, DT_U8 = 3 };

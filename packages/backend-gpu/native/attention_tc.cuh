@@ -9,6 +9,10 @@
 // B operand of a product over rows). No atomics: dq and dk/dv are separate kernels, each writing
 // its own rows, so results are deterministic.
 //
+// These are the generic kernels (any head dim up to 64, any alignment, scalar loads); rows that
+// are 16-byte loadable take the pipelined kernels of attention_tc_async.cuh, whose launchers
+// (at its end) choose between the two.
+//
 // Fragment layouts (PTX ISA, mma.m16n8k16 .bf16), g = lane / 4, t = lane % 4:
 //   A (16×16, row): reg0 (g, 2t..2t+1), reg1 (g+8, 2t..), reg2 (g, 2t+8..), reg3 (g+8, 2t+8..)
 //   B (16×8, col):  reg0 (k = 2t..2t+1, n = g), reg1 (k = 2t+8.., n = g)
@@ -49,32 +53,14 @@ __device__ inline uint32_t packBf16(float lo, float hi) {
 
 __device__ inline uint32_t sharedPair(const uint16_t (*tile)[TC_LD], int r, int c) { return *reinterpret_cast<const uint32_t*>(&tile[r][c]); }
 
-/**
- * Rows [r0, r0 + 64) of head h (D dims) into `dst` (rows × dims) and/or `dstT` (dims × rows);
- * rows at or past `limit` and dims at or past D are zero. VEC: 16-byte loads (D = 64, aligned).
- */
-template <bool VEC>
+/** Rows [r0, r0 + 64) of head h (D dims) into `dst` (rows × dims) and/or `dstT` (dims × rows); rows at or past `limit` and dims at or past D are zero. */
 __device__ inline void loadTile(const TcView& v, int b, int r0, int limit, int h, int D, uint16_t (*dst)[TC_LD], uint16_t (*dstT)[TC_LD]) {
-  if (VEC) {
-    for (int e = threadIdx.x; e < TC_ROWS * (TC_D / 8); e += blockDim.x) {
-      const int r = e >> 3, c8 = (e & 7) * 8;
-      uint4 val = make_uint4(0, 0, 0, 0);
-      if (r0 + r < limit) val = *reinterpret_cast<const uint4*>(v.row(b, r0 + r) + h * D + c8);
-      if (dst) *reinterpret_cast<uint4*>(&dst[r][c8]) = val;
-      if (dstT) {
-        const uint16_t* x = reinterpret_cast<const uint16_t*>(&val);
-#pragma unroll
-        for (int i = 0; i < 8; i++) dstT[c8 + i][r] = x[i];
-      }
-    }
-  } else {
-    for (int e = threadIdx.x; e < TC_ROWS * TC_D; e += blockDim.x) {
-      const int r = e / TC_D, d = e % TC_D;
-      uint16_t x = 0;
-      if (r0 + r < limit && d < D) x = v.row(b, r0 + r)[h * D + d];
-      if (dst) dst[r][d] = x;
-      if (dstT) dstT[d][r] = x;
-    }
+  for (int e = threadIdx.x; e < TC_ROWS * TC_D; e += blockDim.x) {
+    const int r = e / TC_D, d = e % TC_D;
+    uint16_t x = 0;
+    if (r0 + r < limit && d < D) x = v.row(b, r0 + r)[h * D + d];
+    if (dst) dst[r][d] = x;
+    if (dstT) dstT[d][r] = x;
   }
 }
 
@@ -130,7 +116,6 @@ __device__ inline void blockKeyRange(const int* keyStart, const int* keyEnd, int
   __syncthreads();
 }
 
-template <bool VEC>
 __global__ void __launch_bounds__(TC_THREADS) tcAttentionForwardKernel(TcView q, TcView k, TcView v, const int* keyStart, const int* keyEnd, uint16_t* out,
                                                                      float* lseOut, AttnShape s, Dropout drop) {
   __shared__ __align__(16) uint16_t Ks[TC_ROWS][TC_LD];
@@ -159,7 +144,7 @@ __global__ void __launch_bounds__(TC_THREADS) tcAttentionForwardKernel(TcView q,
 
   // Q fragments (staged through Ks).
   uint32_t qa[4][4];
-  loadTile<VEC>(q, b, q0, s.Lq, h, s.D, Ks, nullptr);
+  loadTile(q, b, q0, s.Lq, h, s.D, Ks, nullptr);
   __syncthreads();
   loadRowFragments(Ks, warp, g, t, qa);
 
@@ -170,8 +155,8 @@ __global__ void __launch_bounds__(TC_THREADS) tcAttentionForwardKernel(TcView q,
 
   for (int kb = kMin; kb < kMax; kb += TC_ROWS) {
     __syncthreads();
-    loadTile<VEC>(k, b, kb, s.Lk, h, s.D, Ks, nullptr);
-    loadTile<VEC>(v, b, kb, s.Lk, h, s.D, nullptr, Vt);
+    loadTile(k, b, kb, s.Lk, h, s.D, Ks, nullptr);
+    loadTile(v, b, kb, s.Lk, h, s.D, nullptr, Vt);
     __syncthreads();
     float sc[8][4];
     productWithRows(qa, Ks, g, t, sc);
@@ -233,7 +218,6 @@ __global__ void __launch_bounds__(TC_THREADS) tcAttentionForwardKernel(TcView q,
 }
 
 /** dq: a block per 64 queries; key tiles streamed; dS·K accumulated in registers. */
-template <bool VEC>
 __global__ void __launch_bounds__(TC_THREADS) tcAttentionDqKernel(TcView dOut, TcView q, TcView k, TcView v, const float* lse, const float* delta,
                                                                 const int* keyStart, const int* keyEnd, TcView dq, AttnShape s, Dropout drop) {
   __shared__ __align__(16) uint16_t Ks[TC_ROWS][TC_LD];
@@ -267,8 +251,8 @@ __global__ void __launch_bounds__(TC_THREADS) tcAttentionDqKernel(TcView dOut, T
 
   // Q and dOut fragments (staged through Ks and Vs).
   uint32_t qa[4][4], ga[4][4];
-  loadTile<VEC>(q, b, q0, s.Lq, h, s.D, Ks, nullptr);
-  loadTile<VEC>(dOut, b, q0, s.Lq, h, s.D, Vs, nullptr);
+  loadTile(q, b, q0, s.Lq, h, s.D, Ks, nullptr);
+  loadTile(dOut, b, q0, s.Lq, h, s.D, Vs, nullptr);
   __syncthreads();
   loadRowFragments(Ks, warp, g, t, qa);
   loadRowFragments(Vs, warp, g, t, ga);
@@ -279,8 +263,8 @@ __global__ void __launch_bounds__(TC_THREADS) tcAttentionDqKernel(TcView dOut, T
 
   for (int kb = kMin; kb < kMax; kb += TC_ROWS) {
     __syncthreads();
-    loadTile<VEC>(k, b, kb, s.Lk, h, s.D, Ks, Kt);
-    loadTile<VEC>(v, b, kb, s.Lk, h, s.D, Vs, nullptr);
+    loadTile(k, b, kb, s.Lk, h, s.D, Ks, Kt);
+    loadTile(v, b, kb, s.Lk, h, s.D, Vs, nullptr);
     __syncthreads();
     float sc[8][4], dp[8][4];
     productWithRows(qa, Ks, g, t, sc);
@@ -316,7 +300,6 @@ __global__ void __launch_bounds__(TC_THREADS) tcAttentionDqKernel(TcView dOut, T
 }
 
 /** dk and dv: a block per 64 keys; query tiles streamed (those whose ranges touch the block). */
-template <bool VEC>
 __global__ void __launch_bounds__(TC_THREADS) tcAttentionDkDvKernel(TcView dOut, TcView q, TcView k, TcView v, const float* lse, const float* delta,
                                                                   const int* keyStart, const int* keyEnd, TcView dk, TcView dv, AttnShape s, Dropout drop) {
   __shared__ __align__(16) uint16_t Qs[TC_ROWS][TC_LD];
@@ -336,8 +319,8 @@ __global__ void __launch_bounds__(TC_THREADS) tcAttentionDkDvKernel(TcView dOut,
 
   // K and V fragments (staged through Qs and Gs).
   uint32_t ka[4][4], va[4][4];
-  loadTile<VEC>(k, b, k0, s.Lk, h, s.D, Qs, nullptr);
-  loadTile<VEC>(v, b, k0, s.Lk, h, s.D, Gs, nullptr);
+  loadTile(k, b, k0, s.Lk, h, s.D, Qs, nullptr);
+  loadTile(v, b, k0, s.Lk, h, s.D, Gs, nullptr);
   __syncthreads();
   loadRowFragments(Qs, warp, g, t, ka);
   loadRowFragments(Gs, warp, g, t, va);
@@ -373,8 +356,8 @@ __global__ void __launch_bounds__(TC_THREADS) tcAttentionDkDvKernel(TcView dOut,
     }
     __syncthreads();
     if (!anyOverlap) continue;
-    loadTile<VEC>(q, b, i0, s.Lq, h, s.D, Qs, Qt);
-    loadTile<VEC>(dOut, b, i0, s.Lq, h, s.D, Gs, Gt);
+    loadTile(q, b, i0, s.Lq, h, s.D, Qs, Qt);
+    loadTile(dOut, b, i0, s.Lq, h, s.D, Gs, Gt);
     __syncthreads();
     float st[8][4], dpt[8][4];
     productWithRows(ka, Qs, g, t, st);   // Sᵀ: keys × queries
@@ -414,43 +397,4 @@ __global__ void __launch_bounds__(TC_THREADS) tcAttentionDkDvKernel(TcView dOut,
         }
       }
   }
-}
-
-/** 16-byte loads need D = 64 and every view's rows 16-byte aligned. */
-inline bool tcVectorizable(int D, std::initializer_list<AttnView> views) {
-  if (D != TC_D) return false;
-  for (const AttnView& v : views)
-    if ((uintptr_t)v.base.p % 16 != 0 || v.rowStride % 8 != 0 || v.batchStride % 8 != 0) return false;
-  return true;
-}
-
-inline void launchTcForward(cudaStream_t stream, AttnView q, AttnView k, AttnView v, const int* keyStart, const int* keyEnd, FPtr out, float* lse,
-                            const AttnShape& s, const Dropout& d) {
-  dim3 grid((s.Lq + TC_ROWS - 1) / TC_ROWS, s.heads, s.B);
-  uint16_t* o = (uint16_t*)out.p;
-  if (tcVectorizable(s.D, {q, k, v}))
-    tcAttentionForwardKernel<true><<<grid, TC_THREADS, 0, stream>>>(tcView(q), tcView(k), tcView(v), keyStart, keyEnd, o, lse, s, d);
-  else
-    tcAttentionForwardKernel<false><<<grid, TC_THREADS, 0, stream>>>(tcView(q), tcView(k), tcView(v), keyStart, keyEnd, o, lse, s, d);
-  CK_LAUNCH("attention (tensor cores)");
-}
-
-inline void launchTcBackward(cudaStream_t stream, FPtr dOut, AttnView q, AttnView k, AttnView v, const float* lse, const float* delta, const int* keyStart,
-                             const int* keyEnd, AttnView dq, AttnView dk, AttnView dv, const AttnShape& s, const Dropout& d) {
-  // dOut is contiguous [B, Lq, heads·D].
-  const AttnView g{dOut, (long long)s.Lq * s.heads * s.D, (long long)s.heads * s.D};
-  const bool vec = tcVectorizable(s.D, {q, k, v, g, dq, dk, dv});
-  dim3 gq((s.Lq + TC_ROWS - 1) / TC_ROWS, s.heads, s.B), gk((s.Lk + TC_ROWS - 1) / TC_ROWS, s.heads, s.B);
-  if (vec) {
-    tcAttentionDqKernel<true><<<gq, TC_THREADS, 0, stream>>>(tcView(g), tcView(q), tcView(k), tcView(v), lse, delta, keyStart, keyEnd, tcView(dq), s, d);
-    CK_LAUNCH("attentionBackward dq (tensor cores)");
-    tcAttentionDkDvKernel<true><<<gk, TC_THREADS, 0, stream>>>(tcView(g), tcView(q), tcView(k), tcView(v), lse, delta, keyStart, keyEnd, tcView(dk), tcView(dv),
-                                                               s, d);
-  } else {
-    tcAttentionDqKernel<false><<<gq, TC_THREADS, 0, stream>>>(tcView(g), tcView(q), tcView(k), tcView(v), lse, delta, keyStart, keyEnd, tcView(dq), s, d);
-    CK_LAUNCH("attentionBackward dq (tensor cores)");
-    tcAttentionDkDvKernel<false><<<gk, TC_THREADS, 0, stream>>>(tcView(g), tcView(q), tcView(k), tcView(v), lse, delta, keyStart, keyEnd, tcView(dk),
-                                                                tcView(dv), s, d);
-  }
-  CK_LAUNCH("attentionBackward dk/dv (tensor cores)");
 }

@@ -2,8 +2,12 @@
 // device script (scripts/device/gpu-check.ts, bundled so the GPU machine needs no node_modules).
 // Each returns data and a verdict; callers decide how to report.
 import { createReferenceBackend } from '@blankglm/backend-ref';
-import { AdamW, GlmModel, getPreset, initParameters, type GlmConfig } from '@blankglm/model-spec';
-import { Rng, type Backend, type GlmBatch, type OpCall, type Tensor } from '@blankglm/tensor';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AdamW, GlmModel, getPreset, initParameters, type GlmConfig, type StateDict } from '@blankglm/model-spec';
+import { Rng, type Backend, type GlmBatch, type OpCall, type RngState, type Tensor } from '@blankglm/tensor';
+import { AnnealingLR, Trainer, blankInfillingObjective, loadTrainingCheckpoint, saveTrainingCheckpoint, type BatchSource } from '@blankglm/trainer';
 
 /** Random GLM rows: Part A with one [MASK], Part B = sop + a span, targets span + eop (one segment per row). */
 export function makeGlmBatch(rng: Rng, batchSize: number, seqLength: number, vocab: number, spanLength: number): GlmBatch {
@@ -65,13 +69,18 @@ export function trackingConfig(): GlmConfig {
  * mathematically zero and numerically noise (the key bias: softmax ignores a per-query constant)
  * to ±lr steps, so such elements drift apart on any two backends without changing the loss.
  */
-export function trackReferenceTraining(gpu: Backend, opts: { steps?: number; tolerance?: number; log?: (s: string) => void } = {}): TrackingResult {
+export function trackReferenceTraining(
+  gpu: Backend,
+  opts: { steps?: number; tolerance?: number; precision?: 'f32' | 'bf16'; log?: (s: string) => void } = {},
+): TrackingResult {
   const steps = opts.steps ?? 12;
-  const tolerance = opts.tolerance ?? 2e-3;
+  const precision = opts.precision ?? 'f32';
+  // bf16 products (8-bit mantissas) move the loss by ~1e-3 relative per step; f32 agrees to ~1e-6.
+  const tolerance = opts.tolerance ?? (precision === 'bf16' ? 2e-2 : 2e-3);
   const config = trackingConfig();
   const ref = createReferenceBackend();
   const refModel = GlmModel.create(ref, config, { rng: new Rng(7) });
-  const gpuModel = GlmModel.create(gpu, config, { stateDict: refModel.stateDict() });
+  const gpuModel = GlmModel.create(gpu, config, { stateDict: refModel.stateDict(), precision });
   const optRef = new AdamW(refModel, { lr: 2e-3, weightDecay: 0.01, maxGradNorm: 1 });
   const optGpu = new AdamW(gpuModel, { lr: 2e-3, weightDecay: 0.01, maxGradNorm: 1 });
   const data = new Rng(11);
@@ -119,7 +128,7 @@ export function trackReferenceTraining(gpu: Backend, opts: { steps?: number; tol
       steps: out,
       tolerance,
       maxParamRelDiff,
-      detail: `${steps} steps: worst relative loss/grad-norm difference ${worst.toExponential(2)} (tolerance ${tolerance}); final parameters: largest difference ${maxParamRelDiff.toExponential(2)} of the tensor's largest value (informational)`,
+      detail: `${steps} steps (${precision}): worst relative loss/grad-norm difference ${worst.toExponential(2)} (tolerance ${tolerance}); final parameters: largest difference ${maxParamRelDiff.toExponential(2)} of the tensor's largest value (informational)`,
     };
   } finally {
     optRef.dispose();
@@ -222,4 +231,85 @@ function runSmallSequence(be: Backend, sequence: boolean): Float32Array {
   const result = be.read(x) as Float32Array;
   for (const t of [x, gamma, beta, w, bias, y, mean, rstd, qkv, out, ks, ke]) be.free(t);
   return result;
+}
+
+/** A deterministic stream of GLM batches whose position is its Rng state (a BatchSource for the Trainer). */
+class SyntheticBatches implements BatchSource<GlmBatch> {
+  private rng = new Rng(21);
+  constructor(private readonly vocab: number) {}
+  next(): GlmBatch {
+    return makeGlmBatch(this.rng, 2, 48, this.vocab, 6);
+  }
+  state(): unknown {
+    return this.rng.getState();
+  }
+  restore(state: unknown): void {
+    this.rng.setState(state as RngState);
+  }
+}
+
+/**
+ * Resume on the GPU through the trainer's own checkpoint files: 6 steps straight, against 3 steps,
+ * saveTrainingCheckpoint, a fresh backend, loadTrainingCheckpoint + Trainer.restore, 3 more steps.
+ * Passes when steps 4–6 have the same losses and the final parameters and Adam moments are
+ * bit-identical (dropout on, so the dropout seeds must continue too).
+ */
+export function checkResume(makeGpu: () => Backend, precision: 'f32' | 'bf16' = 'f32'): DeterminismResult {
+  const config = trackingConfig();
+  const init = initParameters(config, new Rng(3));
+  const steps = 6, split = 3;
+  const start = (gpu: Backend, stateDict: StateDict): Trainer<GlmBatch> => {
+    const model = GlmModel.create(gpu, config, { stateDict, precision });
+    const optimizer = new AdamW(model, { lr: 1e-3, weightDecay: 0.01, maxGradNorm: 1 });
+    const schedule = new AnnealingLR({ lr: 1e-3, decayIters: steps, warmup: 0.2, decayStyle: 'cosine', decayRatio: 0.1 });
+    return new Trainer({ model, optimizer, schedule, source: new SyntheticBatches(config.vocab_size), objective: blankInfillingObjective(), seed: 9 });
+  };
+  const finish = (t: Trainer<GlmBatch>): { params: StateDict; moments: StateDict } => {
+    const params = t.model.stateDict();
+    const st = t.optimizer.getState();
+    const moments: StateDict = new Map([...[...st.m].map(([k, v]) => [`m.${k}`, v] as const), ...[...st.v].map(([k, v]) => [`v.${k}`, v] as const)]);
+    const be = t.model.backend;
+    t.optimizer.dispose();
+    t.model.dispose();
+    be.dispose();
+    return { params, moments };
+  };
+
+  const straight = start(makeGpu(), init);
+  const lossesA: number[] = [];
+  for (let i = 0; i < steps; i++) lossesA.push(straight.trainStep().loss);
+  const a = finish(straight);
+
+  const dir = mkdtempSync(join(tmpdir(), 'blankglm-gpu-resume-'));
+  try {
+    const first = start(makeGpu(), init);
+    for (let i = 0; i < split; i++) first.trainStep();
+    const saved = saveTrainingCheckpoint(dir, { config, stateDict: first.model.stateDict(), trainer: first.state(), run: { check: 'gpu resume' } });
+    finish(first);
+    const loaded = loadTrainingCheckpoint(saved);
+    const resumed = start(makeGpu(), loaded.stateDict);
+    resumed.restore(loaded.trainer);
+    const lossesB: number[] = [];
+    for (let i = split; i < steps; i++) lossesB.push(resumed.trainStep().loss);
+    const b = finish(resumed);
+
+    const sameBits = (x: StateDict, y: StateDict): string[] =>
+      [...x].filter(([name, v]) => {
+        const w = y.get(name);
+        return !w || w.length !== v.length || !new Uint32Array(v.buffer, v.byteOffset, v.length).every((bits, i) => bits === new Uint32Array(w.buffer, w.byteOffset, w.length)[i]);
+      }).map(([name]) => name);
+    const lossesSame = lossesB.every((l, i) => Object.is(l, lossesA[split + i]));
+    const params = sameBits(a.params, b.params), moments = sameBits(a.moments, b.moments);
+    const ok = lossesSame && params.length === 0 && moments.length === 0;
+    return {
+      ok,
+      detail:
+        `${precision}: ${split} steps + checkpoint + fresh backend + ${steps - split} steps vs ${steps} straight: ` +
+        (lossesSame ? 'same losses' : `losses differ (${lossesB.join(', ')} vs ${lossesA.slice(split).join(', ')})`) +
+        (params.length === 0 ? ', bit-identical parameters' : `, parameters differ: ${params.slice(0, 5).join(', ')}`) +
+        (moments.length === 0 ? ', bit-identical Adam moments' : `, moments differ: ${moments.slice(0, 5).join(', ')}`),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

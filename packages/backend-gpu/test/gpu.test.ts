@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { defineConformanceTests } from '@blankglm/conformance/vitest';
 import { describe, expect, it } from 'vitest';
 import { addonPath, createGpuBackend, loadAddon } from '../src/index.js';
-import { checkDeterminism, trackReferenceTraining } from './gpu-checks.js';
+import { checkDeterminism, checkResume, trackReferenceTraining } from './gpu-checks.js';
 
 const haveGpu = existsSync(addonPath()) && (loadAddon().probe().deviceCount ?? 0) > 0;
 
@@ -21,6 +21,23 @@ describe('cuda training', () => {
       expect(r.ok, r.detail).toBe(true);
     } finally {
       gpu.dispose();
+    }
+  });
+
+  it.runIf(haveGpu)('GLM-tiny in bf16 (bf16 products, tensor-core attention) tracks the f32 reference within bf16 tolerance', () => {
+    const gpu = createGpuBackend();
+    try {
+      const r = trackReferenceTraining(gpu, { precision: 'bf16', log: (s) => console.log(s) });
+      expect(r.ok, r.detail).toBe(true);
+    } finally {
+      gpu.dispose();
+    }
+  });
+
+  it.runIf(haveGpu)('resumes from a trainer checkpoint bit-exactly (f32 and bf16)', () => {
+    for (const precision of ['f32', 'bf16'] as const) {
+      const r = checkResume(() => createGpuBackend(), precision);
+      expect(r.ok, r.detail).toBe(true);
     }
   });
 

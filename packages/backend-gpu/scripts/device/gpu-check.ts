@@ -8,17 +8,19 @@
 // 'bf16scalar' (attention ops in bf16 through the scalar kernels, to tell a tensor-core attention
 // failure from a bf16 one) check the mixed-precision path.
 //
-// Usage: node gpu-check.mjs [--stages quick,train,determinism,bf16,bf16scalar,tf32,ltgelu,builtin,full] [--out DIR]
-// (default: quick,train,determinism,bf16,bf16scalar; the results file is gpu-check-<stages>.json)
+// Stage 'trainbf16' tracks the reference with the model in bf16; 'resume' checks a checkpoint resume (f32 and bf16).
+//
+// Usage: node gpu-check.mjs [--stages quick,train,trainbf16,resume,determinism,bf16,bf16scalar,tf32,ltgelu,builtin,full] [--out DIR]
+// (default: quick,train,trainbf16,resume,determinism,bf16,bf16scalar; the results file is gpu-check-<stages>.json)
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatReport, runConformance, type ConformanceReport } from '@blankglm/conformance';
 import { createGpuBackend, probeGpu, type GpuBackend } from '../../src/index.js';
-import { checkDeterminism, trackReferenceTraining } from '../../test/gpu-checks.js';
+import { checkDeterminism, checkResume, trackReferenceTraining } from '../../test/gpu-checks.js';
 
 const argv = process.argv.slice(2);
 const outDir = argv.includes('--out') ? argv[argv.indexOf('--out') + 1]! : process.env.OUT || '.';
-const stages = new Set((argv.includes('--stages') ? argv[argv.indexOf('--stages') + 1]! : 'quick,train,determinism,bf16,bf16scalar').split(','));
+const stages = new Set((argv.includes('--stages') ? argv[argv.indexOf('--stages') + 1]! : 'quick,train,trainbf16,resume,determinism,bf16,bf16scalar').split(','));
 const tag = [...stages].join('-');
 mkdirSync(outDir, { recursive: true });
 
@@ -99,6 +101,15 @@ if (stages.has('train')) stage('GLM-tiny training tracks the reference', () => {
   const r = trackReferenceTraining(gpu, { log: (s) => console.log(`  ${s}`) });
   extra.tracking = r;
   return { ok: r.ok, summary: r.detail };
+});
+if (stages.has('trainbf16')) stage('GLM-tiny training in bf16 tracks the f32 reference', () => {
+  const r = trackReferenceTraining(gpu, { precision: 'bf16', log: (s) => console.log(`  ${s}`) });
+  extra.trackingBf16 = r;
+  return { ok: r.ok, summary: r.detail };
+});
+if (stages.has('resume')) stage('resume from a trainer checkpoint', () => {
+  const results = (['f32', 'bf16'] as const).map((p) => checkResume(() => createGpuBackend(), p));
+  return { ok: results.every((r) => r.ok), summary: results.map((r) => r.detail).join('; ') };
 });
 if (stages.has('determinism')) stage('determinism', () => {
   const r = checkDeterminism(() => createGpuBackend());

@@ -1,0 +1,496 @@
+// Pipelined tensor-core attention for bf16 q/k/v whose head rows are 16-byte loadable (head dim a
+// multiple of 8, at most 64; views 16-byte aligned): the fast path of attention_tc.cuh, with
+// the same math, masks and dropout stream/element numbering.
+//
+// What differs from the generic kernels of attention_tc.cuh:
+//  - tiles are copied global → shared with cp.async into two stages, so the next tile's copy
+//    runs while the tensor cores work on the current one;
+//  - every tile stays row-major in shared memory: operand fragments come from ldmatrix, and the
+//    products that need a tile transposed (P·V, dS·K, Pᵀ·dO, dSᵀ·Q) use ldmatrix.trans instead
+//    of a transposed copy;
+//  - softmax in base 2 (exp2f of scores pre-multiplied by scale·log2 e); lse is still natural;
+//  - the dropout hash's per-(b, h) half is computed once per block.
+// No atomics on global memory (dq and dk/dv are separate kernels): deterministic.
+//
+// ldmatrix.x4 (PTX ISA): lanes 8m..8m+7 give the row addresses of 8×8 matrix m; lane l receives
+// in register m the pair (row l/4, cols 2(l%4), 2(l%4)+1) of matrix m, or with .trans the pair
+// (rows 2(l%4), 2(l%4)+1, col l/4) — exactly the mma.m16n8k16 A / B fragment pieces.
+#pragma once
+#include "attention_tc.cuh"
+
+constexpr int TCA_MAX_QUERY_TILES = 256;  // dk/dv's list of query tiles: Lq ≤ 16384
+
+__device__ inline uint32_t sharedAddress(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
+
+/** 16 bytes global → shared, asynchronously; zeros when !valid (src is then not read). */
+__device__ inline void cpAsync16(void* dst, const void* src, bool valid) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(sharedAddress(dst)), "l"(src), "r"(valid ? 16 : 0));
+#endif
+}
+__device__ inline void cpAsyncCommit() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.commit_group;\n" ::);
+#endif
+}
+/** Waits until at most N committed groups of this thread are still in flight. */
+template <int N>
+__device__ inline void cpAsyncWait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+#endif
+}
+
+__device__ inline void ldmatrixX4(uint32_t (&r)[4], const void* p) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n" : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(sharedAddress(p)));
+#endif
+}
+__device__ inline void ldmatrixX4Trans(uint32_t (&r)[4], const void* p) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(sharedAddress(p)));
+#endif
+}
+
+typedef uint16_t TcTile[TC_ROWS][TC_LD];
+
+/** Starts copying rows [r0, r0 + 64) of head h into `dst` (rows at or past `limit`, dims at or past D: zeros). */
+__device__ inline void copyTileAsync(const TcView& v, int b, int r0, int limit, int h, int D, TcTile& dst) {
+  for (int e = threadIdx.x; e < TC_ROWS * (TC_D / 8); e += TC_THREADS) {
+    const int r = e >> 3, c8 = (e & 7) * 8;
+    const bool valid = r0 + r < limit && c8 < D;
+    cpAsync16(&dst[r][c8], valid ? v.row(b, r0 + r) + h * D + c8 : v.base, valid);
+  }
+}
+
+/** A fragments of rows [16·warp, +16) × 64 dims of a tile (4 k steps). */
+__device__ inline void rowFragments(const TcTile& tile, int warp, int lane, uint32_t (&a)[4][4]) {
+  const int r = warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, c = (lane >> 4) * 8;
+#pragma unroll
+  for (int ks = 0; ks < 4; ks++) ldmatrixX4(a[ks], &tile[r][ks * 16 + c]);
+}
+
+/** acc[n] = A (16 × 64) · Bᵀ where B's rows are the tile's rows n·8 .. n·8 + 7 (16 × 64 result). */
+__device__ inline void productWithTileRows(const uint32_t (&a)[4][4], const TcTile& tile, int lane, float (&acc)[8][4]) {
+#pragma unroll
+  for (int n = 0; n < 8; n++) {
+    acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.f;
+#pragma unroll
+    for (int kp = 0; kp < 2; kp++) {
+      uint32_t bq[4];  // b0, b1 of k step 2kp, then of 2kp + 1
+      ldmatrixX4(bq, &tile[n * 8 + (lane & 7)][kp * 32 + (lane >> 3) * 8]);
+      mmaBf16(acc[n], a[2 * kp], bq[0], bq[1]);
+      mmaBf16(acc[n], a[2 * kp + 1], bq[2], bq[3]);
+    }
+  }
+}
+
+/** acc += P (16 × 64, C fragments over the tile's rows) · X, X the row-major tile (64 rows × 64 dims). */
+__device__ inline void accumulateTileProduct(const float (&p)[8][4], const TcTile& tile, int lane, float (&acc)[8][4]) {
+  const int r = (lane & 7) + ((lane >> 3) & 1) * 8, c = (lane >> 4) * 8;
+#pragma unroll
+  for (int kk = 0; kk < 4; kk++) {
+    const uint32_t a[4] = {packBf16(p[2 * kk][0], p[2 * kk][1]), packBf16(p[2 * kk][2], p[2 * kk][3]), packBf16(p[2 * kk + 1][0], p[2 * kk + 1][1]),
+                           packBf16(p[2 * kk + 1][2], p[2 * kk + 1][3])};
+#pragma unroll
+    for (int np = 0; np < 4; np++) {
+      uint32_t bq[4];  // b0, b1 of dim tile 2np, then of 2np + 1
+      ldmatrixX4Trans(bq, &tile[kk * 16 + r][np * 16 + c]);
+      mmaBf16(acc[2 * np], a, bq[0], bq[1]);
+      mmaBf16(acc[2 * np + 1], a, bq[2], bq[3]);
+    }
+  }
+}
+
+/** The dropout keep factor (0 or 1/(1−p), as f32) with the (seed, stream) half of counterHash32 precomputed. */
+struct DropoutRow {
+  uint32_t h0;
+  uint64_t threshold;
+  float keep;
+  bool active;
+  __device__ DropoutRow(const Dropout& d, uint32_t stream)
+      : h0(fmix32(d.seed ^ (stream * 0x9e3779b1u))), threshold(d.threshold), keep((float)d.keepScale), active(d.active) {}
+  __device__ float factor(uint32_t element) const {
+    if (!active) return 1.f;
+    return (uint64_t)fmix32(h0 ^ (element * 0x85ebca77u) ^ 0xc2b2ae3du) < threshold ? 0.f : keep;
+  }
+};
+
+constexpr float LOG2E = 1.4426950408889634f, LN2 = 0.6931471805599453f;
+
+/** Two bf16 outputs (d, d + 1) of a row; d is even and D is a multiple of 8, so both or neither are in range. */
+__device__ inline void storePair(uint16_t* row, int d, float x0, float x1) { *reinterpret_cast<uint32_t*>(row + d) = packBf16(x0, x1); }
+
+__global__ void __launch_bounds__(TC_THREADS) tcaForwardKernel(TcView q, TcView k, TcView v, const int* keyStart, const int* keyEnd, uint16_t* out, float* lseOut,
+                                                              AttnShape s, Dropout drop) {
+  __shared__ __align__(128) TcTile Qs;
+  __shared__ __align__(128) TcTile Ks[2];
+  __shared__ __align__(128) TcTile Vs[2];
+  __shared__ int range[2];
+  const int b = blockIdx.z, h = blockIdx.y, q0 = blockIdx.x * TC_ROWS;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const DropoutRow dr(drop, drop.stream + (uint32_t)(b * s.heads + h));
+  const float scaleLog2 = s.scale * LOG2E;
+
+  int qi[2], qs[2], qe[2];
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    qi[r] = q0 + warp * 16 + g + 8 * r;
+    qs[r] = qe[r] = 0;
+    if (qi[r] < s.Lq) {
+      const int st = keyStart[b * s.Lq + qi[r]], en = keyEnd[b * s.Lq + qi[r]];
+      if (rangeOk(st, en, s.Lk)) {
+        qs[r] = st;
+        qe[r] = en;
+      }
+    }
+  }
+  blockKeyRange(keyStart, keyEnd, b, q0, s.Lq, s.Lk, range);
+  const int kMin = range[0], kMax = range[1];
+
+  copyTileAsync(q, b, q0, s.Lq, h, s.D, Qs);
+  if (kMin < kMax) {
+    copyTileAsync(k, b, kMin, s.Lk, h, s.D, Ks[0]);
+    copyTileAsync(v, b, kMin, s.Lk, h, s.D, Vs[0]);
+  }
+  cpAsyncCommit();
+  cpAsyncWait<0>();
+  __syncthreads();
+  uint32_t qa[4][4];
+  rowFragments(Qs, warp, lane, qa);
+
+  float o[8][4];
+#pragma unroll
+  for (int n = 0; n < 8; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};  // m in log2 units; l: this thread's partial row sums
+
+  int stage = 0;
+  for (int kb = kMin; kb < kMax; kb += TC_ROWS, stage ^= 1) {
+    if (kb + TC_ROWS < kMax) {
+      copyTileAsync(k, b, kb + TC_ROWS, s.Lk, h, s.D, Ks[stage ^ 1]);
+      copyTileAsync(v, b, kb + TC_ROWS, s.Lk, h, s.D, Vs[stage ^ 1]);
+    }
+    cpAsyncCommit();
+    cpAsyncWait<1>();  // this tile's group has landed; the next one may still be in flight
+    __syncthreads();
+    float sc[8][4];
+    productWithTileRows(qa, Ks[stage], lane, sc);
+    float tileMax[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int n = 0; n < 8; n++)
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        const int r = e >> 1, j = kb + n * 8 + 2 * t + (e & 1);
+        sc[n][e] = (j >= qs[r] && j < qe[r]) ? sc[n][e] * scaleLog2 : -INFINITY;
+        tileMax[r] = fmaxf(tileMax[r], sc[n][e]);
+      }
+    float base[2], correction[2];
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+      tileMax[r] = fmaxf(tileMax[r], __shfl_xor_sync(0xffffffffu, tileMax[r], 1));
+      tileMax[r] = fmaxf(tileMax[r], __shfl_xor_sync(0xffffffffu, tileMax[r], 2));
+      const float newMax = fmaxf(m[r], tileMax[r]);
+      base[r] = newMax == -INFINITY ? 0.f : newMax;  // a row with no key yet: every p is exp2(−∞) = 0
+      correction[r] = exp2f(m[r] - base[r]);
+      m[r] = newMax;
+      l[r] *= correction[r];
+    }
+#pragma unroll
+    for (int n = 0; n < 8; n++) {
+      o[n][0] *= correction[0];
+      o[n][1] *= correction[0];
+      o[n][2] *= correction[1];
+      o[n][3] *= correction[1];
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        const int r = e >> 1, j = kb + n * 8 + 2 * t + (e & 1);
+        const float p = exp2f(sc[n][e] - base[r]);
+        l[r] += p;
+        sc[n][e] = p == 0.f ? 0.f : p * dr.factor((uint32_t)(qi[r] * s.Lk + j));
+      }
+    }
+    accumulateTileProduct(sc, Vs[stage], lane, o);
+    __syncthreads();  // every warp is done with this stage before the next iteration refills it
+  }
+
+  const int W = s.heads * s.D;
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+    if (qi[r] >= s.Lq) continue;
+    const float inv = l[r] > 0.f ? 1.f / l[r] : 0.f;
+    uint16_t* row = out + ((long long)b * s.Lq + qi[r]) * W + h * s.D;
+#pragma unroll
+    for (int n = 0; n < 8; n++) {
+      const int d = n * 8 + 2 * t;
+      if (d < s.D) storePair(row, d, o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
+    }
+    if (lseOut && t == 0) lseOut[((long long)b * s.heads + h) * s.Lq + qi[r]] = l[r] > 0.f ? (m[r] + log2f(l[r])) * LN2 : 0.f;
+  }
+}
+
+/** dq: a block per 64 queries; K and V tiles streamed through two stages; dS·K accumulated in registers. */
+__global__ void __launch_bounds__(TC_THREADS) tcaDqKernel(TcView dOut, TcView q, TcView k, TcView v, const float* lse, const float* delta, const int* keyStart,
+                                                         const int* keyEnd, TcView dq, AttnShape s, Dropout drop) {
+  __shared__ __align__(128) TcTile Ks[2];
+  __shared__ __align__(128) TcTile Vs[2];
+  __shared__ int range[2];
+  const int b = blockIdx.z, h = blockIdx.y, q0 = blockIdx.x * TC_ROWS;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const DropoutRow dr(drop, drop.stream + (uint32_t)(b * s.heads + h));
+  const float scaleLog2 = s.scale * LOG2E;
+
+  int qi[2], qs[2], qe[2];
+  float lseR[2], deltaR[2];  // lse in log2 units
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    qi[r] = q0 + warp * 16 + g + 8 * r;
+    qs[r] = qe[r] = 0;
+    lseR[r] = deltaR[r] = 0.f;
+    if (qi[r] < s.Lq) {
+      const int st = keyStart[b * s.Lq + qi[r]], en = keyEnd[b * s.Lq + qi[r]];
+      if (rangeOk(st, en, s.Lk)) {
+        qs[r] = st;
+        qe[r] = en;
+      }
+      const long long li = ((long long)b * s.heads + h) * s.Lq + qi[r];
+      lseR[r] = lse[li] * LOG2E;
+      deltaR[r] = delta[li];
+    }
+  }
+  blockKeyRange(keyStart, keyEnd, b, q0, s.Lq, s.Lk, range);
+  const int kMin = range[0], kMax = range[1];
+
+  // Q and dOut staged through stage 1, the first K/V tile into stage 0.
+  copyTileAsync(q, b, q0, s.Lq, h, s.D, Ks[1]);
+  copyTileAsync(dOut, b, q0, s.Lq, h, s.D, Vs[1]);
+  if (kMin < kMax) {
+    copyTileAsync(k, b, kMin, s.Lk, h, s.D, Ks[0]);
+    copyTileAsync(v, b, kMin, s.Lk, h, s.D, Vs[0]);
+  }
+  cpAsyncCommit();
+  cpAsyncWait<0>();
+  __syncthreads();
+  uint32_t qa[4][4], ga[4][4];
+  rowFragments(Ks[1], warp, lane, qa);
+  rowFragments(Vs[1], warp, lane, ga);
+  __syncthreads();  // stage 1 is refilled by the first iteration
+
+  float acc[8][4];
+#pragma unroll
+  for (int n = 0; n < 8; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.f;
+
+  int stage = 0;
+  for (int kb = kMin; kb < kMax; kb += TC_ROWS, stage ^= 1) {
+    if (kb + TC_ROWS < kMax) {
+      copyTileAsync(k, b, kb + TC_ROWS, s.Lk, h, s.D, Ks[stage ^ 1]);
+      copyTileAsync(v, b, kb + TC_ROWS, s.Lk, h, s.D, Vs[stage ^ 1]);
+    }
+    cpAsyncCommit();
+    cpAsyncWait<1>();
+    __syncthreads();
+    float sc[8][4], dp[8][4];
+    productWithTileRows(qa, Ks[stage], lane, sc);
+    productWithTileRows(ga, Vs[stage], lane, dp);
+#pragma unroll
+    for (int n = 0; n < 8; n++)
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        const int r = e >> 1, j = kb + n * 8 + 2 * t + (e & 1);
+        float ds = 0.f;
+        if (j >= qs[r] && j < qe[r]) {
+          const float p = exp2f(sc[n][e] * scaleLog2 - lseR[r]);
+          ds = s.scale * p * (dr.factor((uint32_t)(qi[r] * s.Lk + j)) * dp[n][e] - deltaR[r]);
+        }
+        sc[n][e] = ds;
+      }
+    accumulateTileProduct(sc, Ks[stage], lane, acc);  // dQ += dS · K
+    __syncthreads();
+  }
+
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    if (qi[r] >= s.Lq) continue;
+    uint16_t* row = const_cast<uint16_t*>(dq.row(b, qi[r])) + h * s.D;
+#pragma unroll
+    for (int n = 0; n < 8; n++) {
+      const int d = n * 8 + 2 * t;
+      if (d < s.D) storePair(row, d, acc[n][2 * r], acc[n][2 * r + 1]);
+    }
+  }
+}
+
+/**
+ * dk and dv: a block per 64 keys. The query tiles whose key ranges touch the block are listed
+ * first, then streamed (Q and dOut tiles, with their rows' lse, delta and ranges) through two stages.
+ */
+__global__ void __launch_bounds__(TC_THREADS) tcaDkDvKernel(TcView dOut, TcView q, TcView k, TcView v, const float* lse, const float* delta,
+                                                           const int* keyStart, const int* keyEnd, TcView dk, TcView dv, AttnShape s, Dropout drop) {
+  __shared__ __align__(128) TcTile Qs[2];
+  __shared__ __align__(128) TcTile Gs[2];
+  __shared__ float lseS[2][TC_ROWS], deltaS[2][TC_ROWS];  // lse in log2 units
+  __shared__ int startS[2][TC_ROWS], endS[2][TC_ROWS];
+  __shared__ int tiles[TCA_MAX_QUERY_TILES];
+  __shared__ int tileCount;
+  __shared__ int warpAny[TC_THREADS / 32];
+  const int b = blockIdx.z, h = blockIdx.y, k0 = blockIdx.x * TC_ROWS;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int kLast = min(s.Lk, k0 + TC_ROWS) - 1;
+  const DropoutRow dr(drop, drop.stream + (uint32_t)(b * s.heads + h));
+  const float scaleLog2 = s.scale * LOG2E;
+  int kj[2];
+#pragma unroll
+  for (int r = 0; r < 2; r++) kj[r] = k0 + warp * 16 + g + 8 * r;
+
+  // The query tiles (in order) with a query whose valid range overlaps keys [k0, kLast]: 128 queries (two tiles) per pass.
+  if (threadIdx.x == 0) tileCount = 0;
+  const int queryTiles = (s.Lq + TC_ROWS - 1) / TC_ROWS;
+  for (int i0 = 0; i0 < queryTiles * TC_ROWS; i0 += TC_THREADS) {
+    const int i = i0 + threadIdx.x;
+    bool touches = false;
+    if (i < s.Lq) {
+      const int st = keyStart[b * s.Lq + i], en = keyEnd[b * s.Lq + i];
+      touches = rangeOk(st, en, s.Lk) && st <= kLast && en > k0;
+    }
+    const int any = __any_sync(0xffffffffu, touches);
+    if (lane == 0) warpAny[warp] = any;
+    __syncthreads();
+    if (threadIdx.x == 0)
+      for (int tt = 0; tt < TC_THREADS / TC_ROWS; tt++) {
+        const int tile = i0 / TC_ROWS + tt;
+        if (tile < queryTiles && (warpAny[2 * tt] | warpAny[2 * tt + 1])) tiles[tileCount++] = tile;
+      }
+    __syncthreads();
+  }
+  __syncthreads();  // (no pass ran when Lq = 0)
+  const int count = tileCount;
+
+  // Starts the copies of listed tile n into `stage` (rows' lse/delta/ranges with plain loads).
+  auto prefetch = [&](int n, int stage) {
+    const int i0 = tiles[n] * TC_ROWS;
+    copyTileAsync(q, b, i0, s.Lq, h, s.D, Qs[stage]);
+    copyTileAsync(dOut, b, i0, s.Lq, h, s.D, Gs[stage]);
+    if (threadIdx.x < TC_ROWS) {
+      const int i = i0 + threadIdx.x;
+      int st = 0, en = 0;
+      float ls = 0.f, dl = 0.f;
+      if (i < s.Lq) {
+        st = keyStart[b * s.Lq + i];
+        en = keyEnd[b * s.Lq + i];
+        if (!rangeOk(st, en, s.Lk)) st = en = 0;
+        const long long li = ((long long)b * s.heads + h) * s.Lq + i;
+        ls = lse[li] * LOG2E;
+        dl = delta[li];
+      }
+      startS[stage][threadIdx.x] = st;
+      endS[stage][threadIdx.x] = en;
+      lseS[stage][threadIdx.x] = ls;
+      deltaS[stage][threadIdx.x] = dl;
+    }
+  };
+
+  // K and V staged through stage 1, the first listed tile into stage 0.
+  copyTileAsync(k, b, k0, s.Lk, h, s.D, Qs[1]);
+  copyTileAsync(v, b, k0, s.Lk, h, s.D, Gs[1]);
+  if (count > 0) prefetch(0, 0);
+  cpAsyncCommit();
+  cpAsyncWait<0>();
+  __syncthreads();
+  uint32_t ka[4][4], va[4][4];
+  rowFragments(Qs[1], warp, lane, ka);
+  rowFragments(Gs[1], warp, lane, va);
+  __syncthreads();
+
+  float dkAcc[8][4], dvAcc[8][4];
+#pragma unroll
+  for (int n = 0; n < 8; n++) {
+    dkAcc[n][0] = dkAcc[n][1] = dkAcc[n][2] = dkAcc[n][3] = 0.f;
+    dvAcc[n][0] = dvAcc[n][1] = dvAcc[n][2] = dvAcc[n][3] = 0.f;
+  }
+
+  for (int n = 0, stage = 0; n < count; n++, stage ^= 1) {
+    if (n + 1 < count) prefetch(n + 1, stage ^ 1);
+    cpAsyncCommit();
+    cpAsyncWait<1>();
+    __syncthreads();
+    const int i0 = tiles[n] * TC_ROWS;
+    float st[8][4], dpt[8][4];
+    productWithTileRows(ka, Qs[stage], lane, st);   // Sᵀ: keys × queries
+    productWithTileRows(va, Gs[stage], lane, dpt);  // dPᵀ = V · dOᵀ
+#pragma unroll
+    for (int nn = 0; nn < 8; nn++)
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        const int r = e >> 1, ii = nn * 8 + 2 * t + (e & 1), j = kj[r];
+        float pc = 0.f, ds = 0.f;
+        if (j >= startS[stage][ii] && j < endS[stage][ii]) {
+          const float p = exp2f(st[nn][e] * scaleLog2 - lseS[stage][ii]);
+          const float c = dr.factor((uint32_t)((i0 + ii) * s.Lk + j));
+          pc = p * c;
+          ds = s.scale * p * (c * dpt[nn][e] - deltaS[stage][ii]);
+        }
+        st[nn][e] = pc;
+        dpt[nn][e] = ds;
+      }
+    accumulateTileProduct(st, Gs[stage], lane, dvAcc);   // dV += (P∘c)ᵀ · dO
+    accumulateTileProduct(dpt, Qs[stage], lane, dkAcc);  // dK += dSᵀ · Q
+    __syncthreads();
+  }
+
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    if (kj[r] >= s.Lk) continue;
+    uint16_t* kr = const_cast<uint16_t*>(dk.row(b, kj[r])) + h * s.D;
+    uint16_t* vr = const_cast<uint16_t*>(dv.row(b, kj[r])) + h * s.D;
+#pragma unroll
+    for (int n = 0; n < 8; n++) {
+      const int d = n * 8 + 2 * t;
+      if (d < s.D) {
+        storePair(kr, d, dkAcc[n][2 * r], dkAcc[n][2 * r + 1]);
+        storePair(vr, d, dvAcc[n][2 * r], dvAcc[n][2 * r + 1]);
+      }
+    }
+  }
+}
+
+/** The pipelined kernels need 16-byte rows: D a multiple of 8 (≤ 64) and every view 16-byte aligned. */
+inline bool tcAsyncEligible(int D, std::initializer_list<AttnView> views) {
+  if (D % 8 != 0 || D > TC_D) return false;
+  for (const AttnView& v : views)
+    if ((uintptr_t)v.base.p % 16 != 0 || v.rowStride % 8 != 0 || v.batchStride % 8 != 0) return false;
+  return true;
+}
+
+inline void launchTcForward(cudaStream_t stream, AttnView q, AttnView k, AttnView v, const int* keyStart, const int* keyEnd, FPtr out, float* lse,
+                            const AttnShape& s, const Dropout& d) {
+  dim3 grid((s.Lq + TC_ROWS - 1) / TC_ROWS, s.heads, s.B);
+  uint16_t* o = (uint16_t*)out.p;
+  const AttnView outView{out, (long long)s.Lq * s.heads * s.D, (long long)s.heads * s.D};
+  if (tcAsyncEligible(s.D, {q, k, v, outView}))
+    tcaForwardKernel<<<grid, TC_THREADS, 0, stream>>>(tcView(q), tcView(k), tcView(v), keyStart, keyEnd, o, lse, s, d);
+  else
+    tcAttentionForwardKernel<<<grid, TC_THREADS, 0, stream>>>(tcView(q), tcView(k), tcView(v), keyStart, keyEnd, o, lse, s, d);
+  CK_LAUNCH("attention (tensor cores)");
+}
+
+inline void launchTcBackward(cudaStream_t stream, FPtr dOut, AttnView q, AttnView k, AttnView v, const float* lse, const float* delta, const int* keyStart,
+                             const int* keyEnd, AttnView dq, AttnView dk, AttnView dv, const AttnShape& s, const Dropout& d) {
+  // dOut is contiguous [B, Lq, heads·D].
+  const AttnView g{dOut, (long long)s.Lq * s.heads * s.D, (long long)s.heads * s.D};
+  dim3 gq((s.Lq + TC_ROWS - 1) / TC_ROWS, s.heads, s.B), gk((s.Lk + TC_ROWS - 1) / TC_ROWS, s.heads, s.B);
+  if (tcAsyncEligible(s.D, {q, k, v, g, dq})) {
+    tcaDqKernel<<<gq, TC_THREADS, 0, stream>>>(tcView(g), tcView(q), tcView(k), tcView(v), lse, delta, keyStart, keyEnd, tcView(dq), s, d);
+  } else {
+    tcAttentionDqKernel<<<gq, TC_THREADS, 0, stream>>>(tcView(g), tcView(q), tcView(k), tcView(v), lse, delta, keyStart, keyEnd, tcView(dq), s, d);
+  }
+  CK_LAUNCH("attentionBackward dq (tensor cores)");
+  if (tcAsyncEligible(s.D, {q, k, v, g, dk, dv}) && (s.Lq + TC_ROWS - 1) / TC_ROWS <= TCA_MAX_QUERY_TILES) {
+    tcaDkDvKernel<<<gk, TC_THREADS, 0, stream>>>(tcView(g), tcView(q), tcView(k), tcView(v), lse, delta, keyStart, keyEnd, tcView(dk), tcView(dv), s, d);
+  } else {
+    tcAttentionDkDvKernel<<<gk, TC_THREADS, 0, stream>>>(tcView(g), tcView(q), tcView(k), tcView(v), lse, delta, keyStart, keyEnd, tcView(dk), tcView(dv), s, d);
+  }
+  CK_LAUNCH("attentionBackward dk/dv (tensor cores)");
+}

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The one prepared GPU run: from the repo root on the GPU machine (no network, no pnpm install,
 # no node_modules): nvidia-smi, the GPU checks (conformance quick, GLM-tiny tracking the
-# reference, determinism, the quick tier in bf16 with tensor-core attention and with the scalar
-# attention kernels), the training benchmark (bf16 and f32, with a per-op GPU time breakdown)
-# beside its PyTorch peer (eager), and a table. Stage limits sum to 340 s. The torch.compile peer
-# and the full conformance tier are separate: STAGES_EXTRA=1 adds them (about 200 s more).
+# reference in f32 and in bf16, checkpoint resume, determinism, the quick tier in bf16 with
+# tensor-core attention), the training benchmark (bf16, with a per-op GPU time breakdown; f32 too
+# for the models in F32_MODELS, e.g. F32_MODELS=glm-base) beside its PyTorch peer (eager), and a
+# table. Stage limits sum to 340 s. The torch.compile peer, the full conformance tier and the
+# scalar-attention bf16 run are separate: STAGES_EXTRA=1 adds them (about 200 s more).
 # Every stage has its own time limit and a failing stage never stops the later ones.
 #
 # Prepared on the development machine by packages/backend-gpu/scripts/prepare-device.sh, which
@@ -48,12 +49,12 @@ done
 
 stage env 20 bash -c 'node --version; python3 --version; ls -la .carry .carry/device packages/backend-gpu/build; ldconfig -p | grep -i cublaslt | head -3'
 stage nvidia-smi 20 nvidia-smi
-stage gpu-check 100 node .carry/device/gpu-check.mjs --stages quick,train,determinism,bf16,bf16scalar --out "$OUT"
-stage train-bench 130 node .carry/device/train-bench.mjs --models glm-base,glm-large --f32-models glm-base --batch 32 --seq 512 --steps 6 --warmup 2 --out "$OUT"
+stage gpu-check 100 node .carry/device/gpu-check.mjs --stages quick,train,trainbf16,resume,determinism,bf16 --out "$OUT"
+stage train-bench 130 node .carry/device/train-bench.mjs --models glm-base,glm-large --f32-models "${F32_MODELS:-none}" --batch 32 --seq 512 --steps 6 --warmup 2 --out "$OUT"
 stage hf-eager 70 python3 benchmarks/gpu/hf_peer.py --modes eager --models base,large --batch 32 --seq 512 --steps 8 --warmup 3 --out "$OUT/hf-eager"
 if [ "${STAGES_EXTRA:-0}" = 1 ]; then
   stage hf-compile 110 python3 benchmarks/gpu/hf_peer.py --modes compile --models base,large --batch 32 --seq 512 --steps 8 --warmup 3 --out "$OUT/hf-compile"
-  stage conformance-full 90 node .carry/device/gpu-check.mjs --stages full --out "$OUT"
+  stage conformance-full 90 node .carry/device/gpu-check.mjs --stages full,bf16scalar --out "$OUT"
 fi
 
 echo

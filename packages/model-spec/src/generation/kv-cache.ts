@@ -12,7 +12,7 @@
 //   prefill A          .   .  x x x |  .  .  .      Part A: bidirectional among itself
 //   decode g1          .   .  x x x |  x  .  .      generated tokens: all of Part A + earlier
 //   decode g2          .   .  x x x |  x  x  .      generated tokens, causally
-import { runAll, runOp, type Backend, type OpCall, type Tensor } from '@blankglm/tensor';
+import { runAll, validateOpArgs, type Backend, type OpArgs, type OpCall, type OpName, type Tensor } from '@blankglm/tensor';
 import { BufferGroup } from '../model/buffers.js';
 import { NO_DROPOUT } from '../model/dropout.js';
 import type { GlmModel } from '../model/glm-model.js';
@@ -237,6 +237,13 @@ export class KvCache {
     else if (blockPositionIdsHost.length !== T) throw new RangeError(`blockPositionIds has ${blockPositionIdsHost.length} entries, expected ${T}`);
 
     const g = new BufferGroup(be);
+    // Every call of the step goes to the backend as one sequence (one crossing for backends with
+    // runSequence, e.g. the CUDA addon), validated as it is added.
+    const calls: OpCall[] = [];
+    const add = <K extends OpName>(op: K, args: OpArgs[K]): void => {
+      validateOpArgs(op, args);
+      calls.push({ op, args } as OpCall);
+    };
     try {
       const inputIds = g.i32(inputIdsHost, 'inputIds'); // i32 [T]
       const positionIds = g.i32(positionIdsHost, 'positionIds');
@@ -244,7 +251,7 @@ export class KvCache {
       const keyStart = g.i32(keyStartHost, 'keyStart'); // i32 [B, n]
       const keyEnd = g.i32(keyEndHost, 'keyEnd');
       const x = g.f32(T * H, 'residual'); // [T, H], updated in place layer by layer
-      runOp(be, 'embedding', {
+      add('embedding', {
         wordEmb: P.wordEmb, posEmb: P.posEmb, blockPosEmb: P.blockPosEmb, inputIds, positionIds, blockPositionIds,
         out: x, tokens: T, hiddenSize: H, vocab: c.vocab_size, positions: m.positionRows,
       });
@@ -263,38 +270,41 @@ export class KvCache {
       for (let l = 0; l < c.num_layers; l++) {
         const w = P.layers[l]!;
         const cache = this.layers[l]!;
-        runOp(be, 'layerNorm', { x, gamma: w.inputLnWeight, beta: w.inputLnBias, ...lnArgs });
-        runOp(be, 'linear', { x: ln, weight: w.qkvWeight, bias: w.qkvBias, y: qkv, preAct: null, rows: T, inFeatures: H, outFeatures: 3 * H, activation: 'none' });
+        add('layerNorm', { x, gamma: w.inputLnWeight, beta: w.inputLnBias, ...lnArgs });
+        add('linear', { x: ln, weight: w.qkvWeight, bias: w.qkvBias, y: qkv, preAct: null, rows: T, inFeatures: H, outFeatures: 3 * H, activation: 'none' });
         // Append the new tokens' K and V (the middle and last thirds of each QKV row) to the cache.
-        const calls: OpCall[] = [];
         for (let b = 0; b < B; b++) {
           for (let j = 0; j < n; j++) {
             const src = (b * n + j) * 3 * H;
             const dst = b * rowSize + (this.cached + j) * H;
-            calls.push({ op: 'copy', args: { src: qkv, srcOffset: src + H, dst: cache.k, dstOffset: dst, size: H } });
-            calls.push({ op: 'copy', args: { src: qkv, srcOffset: src + 2 * H, dst: cache.v, dstOffset: dst, size: H } });
+            add('copy', { src: qkv, srcOffset: src + H, dst: cache.k, dstOffset: dst, size: H });
+            add('copy', { src: qkv, srcOffset: src + 2 * H, dst: cache.v, dstOffset: dst, size: H });
           }
         }
-        runAll(be, calls);
-        runOp(be, 'attention', {
+        add('attention', {
           q: { tensor: qkv, offset: 0, rowStride: 3 * H, batchStride: n * 3 * H },
           k: { tensor: cache.k, offset: 0, rowStride: H, batchStride: rowSize },
           v: { tensor: cache.v, offset: 0, rowStride: H, batchStride: rowSize },
           keyStart, keyEnd, out: context, lse: null, batch: B, queries: n, keys, heads: m.heads, headDim: m.headDim,
           scale: 1 / Math.sqrt(m.headDim), dropout: NO_DROPOUT,
         });
-        runOp(be, 'linear', { x: context, weight: w.denseWeight, bias: w.denseBias, y: branch, preAct: null, rows: T, inFeatures: H, outFeatures: H, activation: 'none' });
-        runOp(be, 'dropoutAdd', { x: branch, residual: x, out: x, size: T * H, dropout: NO_DROPOUT });
-        runOp(be, 'layerNorm', { x, gamma: w.postLnWeight, beta: w.postLnBias, ...lnArgs });
-        runOp(be, 'linear', { x: ln, weight: w.fc1Weight, bias: w.fc1Bias, y: fc1Out, preAct: fc1Pre, rows: T, inFeatures: H, outFeatures: 4 * H, activation: m.activation });
-        runOp(be, 'linear', { x: fc1Out, weight: w.fc2Weight, bias: w.fc2Bias, y: branch, preAct: null, rows: T, inFeatures: 4 * H, outFeatures: H, activation: 'none' });
-        runOp(be, 'dropoutAdd', { x: branch, residual: x, out: x, size: T * H, dropout: NO_DROPOUT });
+        add('linear', { x: context, weight: w.denseWeight, bias: w.denseBias, y: branch, preAct: null, rows: T, inFeatures: H, outFeatures: H, activation: 'none' });
+        add('dropoutAdd', { x: branch, residual: x, out: x, size: T * H, dropout: NO_DROPOUT });
+        add('layerNorm', { x, gamma: w.postLnWeight, beta: w.postLnBias, ...lnArgs });
+        add('linear', { x: ln, weight: w.fc1Weight, bias: w.fc1Bias, y: fc1Out, preAct: fc1Pre, rows: T, inFeatures: H, outFeatures: 4 * H, activation: m.activation });
+        add('linear', { x: fc1Out, weight: w.fc2Weight, bias: w.fc2Bias, y: branch, preAct: null, rows: T, inFeatures: 4 * H, outFeatures: H, activation: 'none' });
+        add('dropoutAdd', { x: branch, residual: x, out: x, size: T * H, dropout: NO_DROPOUT });
       }
-      this.cached += n;
-      if (!wantLogits) return null;
-      runOp(be, 'layerNorm', { x, gamma: P.finalLnWeight, beta: P.finalLnBias, ...lnArgs });
+      if (!wantLogits) {
+        runAll(be, calls);
+        this.cached += n;
+        return null;
+      }
+      add('layerNorm', { x, gamma: P.finalLnWeight, beta: P.finalLnBias, ...lnArgs });
       const logits = g.f32(T * c.vocab_size, 'logits'); // [T, V]
-      runOp(be, 'logits', { hidden: ln, wordEmb: P.wordEmb, out: logits, tokens: T, hiddenSize: H, vocab: c.vocab_size });
+      add('logits', { hidden: ln, wordEmb: P.wordEmb, out: logits, tokens: T, hiddenSize: H, vocab: c.vocab_size });
+      runAll(be, calls);
+      this.cached += n;
       return Float32Array.from(be.read(logits));
     } finally {
       g.free();

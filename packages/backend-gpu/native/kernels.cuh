@@ -293,9 +293,25 @@ __device__ inline double normalCdfD(double x) { return 0.5 * erfc(-x * 0.7071067
 __device__ inline double geluErfD(double x) { return x * normalCdfD(x); }
 __device__ inline double geluErfDerivD(double x) { return normalCdfD(x) + x * 0.3989422804014327 * exp(-0.5 * x * x); }
 
-/** y = act(preAct) (activation 1 = gelu_tanh, 2 = gelu_erf). */
+/** GELU in f32 for bf16 tensors (see geluTanhDerivF); beyond |x| > 9 the f64 value rounds to x or to ~0. */
+__device__ inline float geluTanhF(float x) {
+  if (fabsf(x) > 9.f) return x > 0.f ? x : 0.f;
+  return x / (1.f + __expf(-2.f * 0.7978845608028654f * x * (1.f + 0.044715f * x * x)));  // x·σ(2u) = 0.5·x·(1 + tanh u)
+}
+__device__ inline float geluErfF(float x) {
+  if (fabsf(x) > 9.f) return x > 0.f ? x : 0.f;
+  return 0.5f * x * erfcf(-x * 0.7071067811865476f);
+}
+
+/** y = act(preAct) (activation 1 = gelu_tanh, 2 = gelu_erf); f32 math when both are bf16. */
 __global__ void activationKernel(FPtr preAct, FPtr y, long long n, int activation) {
+  const bool f32Math = preAct.bf && y.bf;
   for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x) {
+    if (f32Math) {
+      const float z = preAct[e];
+      y[e] = activation == 1 ? geluTanhF(z) : activation == 2 ? geluErfF(z) : z;
+      continue;
+    }
     const double z = preAct[e];
     y[e] = (float)(activation == 1 ? geluTanhD(z) : activation == 2 ? geluErfD(z) : z);
   }
@@ -370,18 +386,20 @@ __device__ inline float storedAs(float f, float*) { return f; }
 __device__ inline float storedAs(float f, __nv_bfloat16*) { return __bfloat162float(__float2bfloat16_rn(f)); }
 
 /**
- * GELU derivatives in f32 for bf16 tensors. tanh(u) = 1 − 2 / (1 + e^{2u}) (absolute error ~1e-6,
- * far below bf16's 2^-9); beyond |x| > 10 the f64 derivative rounds to 1 (x > 0) or to a value
- * below 1e-30 (x < 0), which also keeps x² and e^{2u} finite. NaN propagates.
+ * GELU derivatives in f32 for bf16 tensors, tanh through e^{-2u} (absolute error ~1e-6, far below
+ * bf16's 2^-9); beyond |x| > 9 the f64 derivative rounds to 1 (x > 0) or to a value
+ * below 1e-17 (x < 0), which also keeps x² and e^{-2u} finite (below 2^126, as __fdividef needs).
+ * NaN propagates.
  */
 __device__ inline float geluTanhDerivF(float x) {
-  if (fabsf(x) > 10.f) return x > 0.f ? 1.f : 0.f;
+  if (fabsf(x) > 9.f) return x > 0.f ? 1.f : 0.f;
+  // 0.5·(1 + tanh u) = σ(2u) and 1 − tanh²u = 4σ(1 − σ), u = k(x + c·x³).
   const float k = 0.7978845608028654f, c = 0.044715f, x2 = x * x;
-  const float t = 1.f - __fdividef(2.f, 1.f + __expf(2.f * k * x * (1.f + c * x2)));
-  return 0.5f * (1.f + t) + 0.5f * x * (1.f - t * t) * k * (1.f + 3.f * c * x2);
+  const float sg = __fdividef(1.f, 1.f + __expf(-2.f * k * x * (1.f + c * x2)));
+  return sg + 2.f * x * sg * (1.f - sg) * k * (1.f + 3.f * c * x2);
 }
 __device__ inline float geluErfDerivF(float x) {
-  if (fabsf(x) > 10.f) return x > 0.f ? 1.f : 0.f;
+  if (fabsf(x) > 9.f) return x > 0.f ? 1.f : 0.f;
   return 0.5f * erfcf(-x * 0.7071067811865476f) + x * 0.3989422804014327f * __expf(-0.5f * x * x);
 }
 

@@ -381,6 +381,53 @@ static void columnSumAdd(Value value, int R, int C, FPtr out, const char* what) 
   CK_LAUNCH(what);
 }
 
+template <typename T, int ACT>
+static void denseColumnLaunch(FPtr dy, FPtr preAct, FPtr dz, int R, int C, int rowsPerChunk, double* partial, const char* what) {
+  constexpr int V = sizeof(T) == 2 ? 8 : 4;
+  auto al = [](const void* p) { return ((uintptr_t)p & 15) == 0; };
+  const bool vec = C % V == 0 && al(dy.p) && (ACT == 0 || (al(preAct.p) && al(dz.p)));
+  const long long width = (long long)DCOL_TX * (vec ? V : 1);
+  const dim3 grid((unsigned)((C + width - 1) / width), (unsigned)((R + rowsPerChunk - 1) / rowsPerChunk)), block(DCOL_TX, DCOL_TY);
+  if (vec)
+    denseColumnPartialKernel<T, V, ACT><<<grid, block, 0, S.stream>>>((const T*)dy.p, (const T*)preAct.p, (T*)dz.p, R, C, rowsPerChunk, partial);
+  else
+    denseColumnPartialKernel<T, 1, ACT><<<grid, block, 0, S.stream>>>((const T*)dy.p, (const T*)preAct.p, (T*)dz.p, R, C, rowsPerChunk, partial);
+  CK_LAUNCH(what);
+}
+
+/**
+ * act = 0: out += Σ_rows dy ([R, C]). act ≠ 0: dz = dy ⊙ act'(preAct) (dz in dy's type), and
+ * out += Σ_rows dz (as stored) when out is given. One pass over the matrix plus a small final
+ * kernel; the summation order depends on the shape only (the same with or without 16-byte
+ * vectors), so results are deterministic.
+ */
+static void denseColumnPass(FPtr dy, FPtr preAct, FPtr dz, int act, int R, int C, FPtr out, const char* what) {
+  if (R <= 0 || C <= 0 || (act == 0 && !out)) return;
+  if (act != 0 && (preAct.bf != dy.bf || dz.bf != dy.bf)) {  // mixed storage types: the generic kernels
+    const long long n = (long long)R * C;
+    activationBackwardKernel<<<blocksFor(n, 256), 256, 0, S.stream>>>(dy, preAct, dz, n, act);
+    CK_LAUNCH(what);
+    denseColumnPass(dz, FPtr(), FPtr(), 0, R, C, out, what);
+    return;
+  }
+  const long long colTiles = (C + (long long)DCOL_TX * (dy.bf ? 8 : 4) - 1) / ((long long)DCOL_TX * (dy.bf ? 8 : 4));
+  const int rows = denseColumnRowsPerChunk(R, colTiles), chunks = (R + rows - 1) / rows;
+  Scratch partial(out ? (size_t)chunks * C * sizeof(double) : 0, what);
+  double* pp = partial.as<double>();  // null without out: the kernel only writes dz
+  if (dy.bf) {
+    if (act == 0) denseColumnLaunch<__nv_bfloat16, 0>(dy, preAct, dz, R, C, rows, pp, what);
+    else if (act == 1) denseColumnLaunch<__nv_bfloat16, 1>(dy, preAct, dz, R, C, rows, pp, what);
+    else denseColumnLaunch<__nv_bfloat16, 2>(dy, preAct, dz, R, C, rows, pp, what);
+  } else {
+    if (act == 0) denseColumnLaunch<float, 0>(dy, preAct, dz, R, C, rows, pp, what);
+    else if (act == 1) denseColumnLaunch<float, 1>(dy, preAct, dz, R, C, rows, pp, what);
+    else denseColumnLaunch<float, 2>(dy, preAct, dz, R, C, rows, pp, what);
+  }
+  if (!out) return;
+  columnPartialFinalKernel<<<(C + 31) / 32, dim3(32, 8), 0, S.stream>>>(pp, chunks, C, out);
+  CK_LAUNCH(what);
+}
+
 static void opEmbedding(const Call& c) {
   const int T = (int)c.i("tokens"), H = (int)c.i("hiddenSize");
   embeddingKernel<<<T, 256, 0, S.stream>>>(c.fp("wordEmb"), c.fp("posEmb"), c.fpopt("blockPosEmb"), c.ints("inputIds"), c.ints("positionIds"),
@@ -443,14 +490,15 @@ static void opLinearBackward(const Call& c) {
   FPtr dz = dy;
   // dz keeps dy's type: bf16 activations give bf16 products.
   Scratch dzBuf(act != 0 ? (size_t)n * dy.bytes() : 0, "linearBackward dz");
+  // One pass: dz (with an activation) and dBias += Σ_rows dz.
   if (act != 0) {
     dz = FPtr(dzBuf.p, dy.bf);
-    activationBackwardKernel<<<blocksFor(n, 256), 256, 0, S.stream>>>(dy, c.fp("preAct"), dz, n, act);
-    CK_LAUNCH("linearBackward activation");
+    denseColumnPass(dy, c.fp("preAct"), dz, act, M, N, dBias, "linearBackward activation");
+  } else {
+    denseColumnPass(dy, FPtr(), FPtr(), 0, M, N, dBias, "linearBackward dBias");
   }
   if (dx) product(false, false, M, K, N, 1.f, dz, N, W, K, c.b("accumulate") ? 1.f : 0.f, dx, K, FPtr());
   product(true, false, N, K, M, 1.f, dz, N, x, K, 1.f, dW, K, FPtr());
-  if (dBias) columnSumAdd(PlainValue{dz, N}, M, N, dBias, "linearBackward dBias");
 }
 
 static AttnShape attnShape(const Call& c) {

@@ -293,9 +293,25 @@ __device__ inline double normalCdfD(double x) { return 0.5 * erfc(-x * 0.7071067
 __device__ inline double geluErfD(double x) { return x * normalCdfD(x); }
 __device__ inline double geluErfDerivD(double x) { return normalCdfD(x) + x * 0.3989422804014327 * exp(-0.5 * x * x); }
 
-/** y = act(preAct) (activation 1 = gelu_tanh, 2 = gelu_erf). */
+/** GELU in f32 for bf16 tensors (see geluTanhDerivF); beyond |x| > 9 the f64 value rounds to x or to ~0. */
+__device__ inline float geluTanhF(float x) {
+  if (fabsf(x) > 9.f) return x > 0.f ? x : 0.f;
+  return x / (1.f + __expf(-2.f * 0.7978845608028654f * x * (1.f + 0.044715f * x * x)));  // x·σ(2u) = 0.5·x·(1 + tanh u)
+}
+__device__ inline float geluErfF(float x) {
+  if (fabsf(x) > 9.f) return x > 0.f ? x : 0.f;
+  return 0.5f * x * erfcf(-x * 0.7071067811865476f);
+}
+
+/** y = act(preAct) (activation 1 = gelu_tanh, 2 = gelu_erf); f32 math when both are bf16. */
 __global__ void activationKernel(FPtr preAct, FPtr y, long long n, int activation) {
+  const bool f32Math = preAct.bf && y.bf;
   for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x) {
+    if (f32Math) {
+      const float z = preAct[e];
+      y[e] = activation == 1 ? geluTanhF(z) : activation == 2 ? geluErfF(z) : z;
+      continue;
+    }
     const double z = preAct[e];
     y[e] = (float)(activation == 1 ? geluTanhD(z) : activation == 2 ? geluErfD(z) : z);
   }
@@ -308,6 +324,196 @@ __global__ void activationBackwardKernel(FPtr dy, FPtr preAct, FPtr dz, long lon
     const double d = activation == 1 ? geluTanhDerivD(z) : geluErfDerivD(z);
     dz[e] = (float)((double)dy[e] * d);
   }
+}
+
+// ---- dense column sums of [R, C] matrices, fused with the activation backward ----
+// One block of 32 × 8 threads covers a tile of 32·VEC columns and a chunk of `rowsPerChunk` rows:
+// thread (tx, ty) reads VEC consecutive elements (one 16-byte load when vectorised) of rows
+// r0 + ty, r0 + ty + 8, …, so a warp reads 32·VEC contiguous elements of one row. Each thread sums
+// its rows in a fixed order (f32 for bf16 storage, f64 for f32), the 8 row lanes are added in
+// f64 in lane order, and partial[chunk, c] gets the chunk's sum; columnPartialFinalKernel then adds
+// the chunks in order. Deterministic: the partition depends on the shape only.
+// With an activation (ACT 1 = gelu_tanh, 2 = gelu_erf) the kernel also writes dz = dy ⊙ act'(preAct)
+// and sums dz as stored (rounded to bf16 when dz is bf16), so the bias gradient matches the products.
+constexpr int DCOL_TX = 32, DCOL_TY = 8;
+
+template <typename T, int VEC>
+struct VecIO;
+
+template <>
+struct VecIO<float, 4> {
+  __device__ static void load(const float* p, float (&v)[4]) {
+    const float4 q = *(const float4*)p;
+    v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
+  }
+  __device__ static void store(float* p, const float (&v)[4]) { *(float4*)p = make_float4(v[0], v[1], v[2], v[3]); }
+};
+
+template <>
+struct VecIO<__nv_bfloat16, 8> {
+  __device__ static void load(const __nv_bfloat16* p, float (&v)[8]) {
+    const uint4 q = *(const uint4*)p;
+    const uint32_t w[4] = {q.x, q.y, q.z, q.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      v[2 * i] = __uint_as_float(w[i] << 16);  // element 2i is the low half (little-endian)
+      v[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+    }
+  }
+  __device__ static void store(__nv_bfloat16* p, const float (&v)[8]) {
+    uint32_t w[4];
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+      w[i] = (uint32_t)__bfloat16_as_ushort(__float2bfloat16_rn(v[2 * i])) | ((uint32_t)__bfloat16_as_ushort(__float2bfloat16_rn(v[2 * i + 1])) << 16);
+    *(uint4*)p = make_uint4(w[0], w[1], w[2], w[3]);
+  }
+};
+
+template <>
+struct VecIO<float, 1> {
+  __device__ static void load(const float* p, float (&v)[1]) { v[0] = *p; }
+  __device__ static void store(float* p, const float (&v)[1]) { *p = v[0]; }
+};
+
+template <>
+struct VecIO<__nv_bfloat16, 1> {
+  __device__ static void load(const __nv_bfloat16* p, float (&v)[1]) { v[0] = __bfloat162float(*p); }
+  __device__ static void store(__nv_bfloat16* p, const float (&v)[1]) { *p = __float2bfloat16_rn(v[0]); }
+};
+
+/** The value a store of f into T keeps, as a float (bf16: round to nearest-even). */
+__device__ inline float storedAs(float f, float*) { return f; }
+__device__ inline float storedAs(float f, __nv_bfloat16*) { return __bfloat162float(__float2bfloat16_rn(f)); }
+
+/**
+ * GELU derivatives in f32 for bf16 tensors, tanh through e^{-2u} (absolute error ~1e-6, far below
+ * bf16's 2^-9); beyond |x| > 9 the f64 derivative rounds to 1 (x > 0) or to a value
+ * below 1e-17 (x < 0), which also keeps x² and e^{-2u} finite (below 2^126, as __fdividef needs).
+ * NaN propagates.
+ */
+__device__ inline float geluTanhDerivF(float x) {
+  if (fabsf(x) > 9.f) return x > 0.f ? 1.f : 0.f;
+  // 0.5·(1 + tanh u) = σ(2u) and 1 − tanh²u = 4σ(1 − σ), u = k(x + c·x³).
+  const float k = 0.7978845608028654f, c = 0.044715f, x2 = x * x;
+  const float sg = __fdividef(1.f, 1.f + __expf(-2.f * k * x * (1.f + c * x2)));
+  return sg + 2.f * x * sg * (1.f - sg) * k * (1.f + 3.f * c * x2);
+}
+__device__ inline float geluErfDerivF(float x) {
+  if (fabsf(x) > 9.f) return x > 0.f ? 1.f : 0.f;
+  return 0.5f * erfcf(-x * 0.7071067811865476f) + x * 0.3989422804014327f * __expf(-0.5f * x * x);
+}
+
+/** dz for one element: f32 math for bf16 storage, the f64 math of activationBackwardKernel for f32. */
+template <int ACT>
+__device__ inline float dzOf(float dy, float z, __nv_bfloat16*) {
+  return dy * (ACT == 1 ? geluTanhDerivF(z) : geluErfDerivF(z));
+}
+template <int ACT>
+__device__ inline float dzOf(float dy, float z, float*) {
+  return (float)((double)dy * (ACT == 1 ? geluTanhDerivD(z) : geluErfDerivD(z)));
+}
+
+template <typename T>
+struct ColAcc {
+  typedef double type;
+};
+template <>
+struct ColAcc<__nv_bfloat16> {
+  typedef float type;
+};
+
+/**
+ * ACT 0: partial column sums of m = dy ([R, C]). ACT 1/2: dz = dy ⊙ act'(preAct) into dz, and
+ * partial column sums of dz when `partial` is given. VEC > 1 needs C % VEC == 0 and 16-byte
+ * aligned pointers (checked by the host). Grid: (ceil(C / (32·VEC)), ceil(R / rowsPerChunk)).
+ */
+template <typename T, int VEC, int ACT>
+__global__ void __launch_bounds__(DCOL_TX * DCOL_TY) denseColumnPartialKernel(const T* dy, const T* preAct, T* dz, int R, int C, int rowsPerChunk,
+                                                                              double* partial) {
+  typedef typename ColAcc<T>::type Acc;
+  __shared__ double tile[DCOL_TY][DCOL_TX * VEC];
+  const int c0 = (blockIdx.x * DCOL_TX + threadIdx.x) * VEC;
+  const int r0 = blockIdx.y * rowsPerChunk, r1 = min(R, r0 + rowsPerChunk);
+  Acc s[VEC];
+#pragma unroll
+  for (int j = 0; j < VEC; j++) s[j] = Acc(0);
+  if (c0 < C) {  // C % VEC == 0, so the whole vector is inside the row
+    // Two rows per step keep two loads in flight per operand.
+    int r = r0 + threadIdx.y;
+    for (; r + DCOL_TY < r1; r += 2 * DCOL_TY) {
+      const long long o0 = (long long)r * C + c0, o1 = o0 + (long long)DCOL_TY * C;
+      float a0[VEC], a1[VEC];
+      VecIO<T, VEC>::load(dy + o0, a0);
+      VecIO<T, VEC>::load(dy + o1, a1);
+      if (ACT != 0) {
+        float z0[VEC], z1[VEC];
+        VecIO<T, VEC>::load(preAct + o0, z0);
+        VecIO<T, VEC>::load(preAct + o1, z1);
+#pragma unroll
+        for (int j = 0; j < VEC; j++) {
+          a0[j] = storedAs(dzOf<ACT>(a0[j], z0[j], (T*)nullptr), (T*)nullptr);
+          a1[j] = storedAs(dzOf<ACT>(a1[j], z1[j], (T*)nullptr), (T*)nullptr);
+        }
+        VecIO<T, VEC>::store(dz + o0, a0);
+        VecIO<T, VEC>::store(dz + o1, a1);
+      }
+#pragma unroll
+      for (int j = 0; j < VEC; j++) s[j] += (Acc)a0[j];
+#pragma unroll
+      for (int j = 0; j < VEC; j++) s[j] += (Acc)a1[j];
+    }
+    if (r < r1) {
+      const long long o0 = (long long)r * C + c0;
+      float a0[VEC];
+      VecIO<T, VEC>::load(dy + o0, a0);
+      if (ACT != 0) {
+        float z0[VEC];
+        VecIO<T, VEC>::load(preAct + o0, z0);
+#pragma unroll
+        for (int j = 0; j < VEC; j++) a0[j] = storedAs(dzOf<ACT>(a0[j], z0[j], (T*)nullptr), (T*)nullptr);
+        VecIO<T, VEC>::store(dz + o0, a0);
+      }
+#pragma unroll
+      for (int j = 0; j < VEC; j++) s[j] += (Acc)a0[j];
+    }
+  }
+  if (!partial) return;  // uniform over the block
+#pragma unroll
+  for (int j = 0; j < VEC; j++) tile[threadIdx.y][threadIdx.x * VEC + j] = (double)s[j];
+  __syncthreads();
+  const int t = threadIdx.y * DCOL_TX + threadIdx.x;
+  const int c = blockIdx.x * DCOL_TX * VEC + t;
+  if (t < DCOL_TX * VEC && c < C) {
+    double sum = 0;
+#pragma unroll
+    for (int i = 0; i < DCOL_TY; i++) sum += tile[i][t];
+    partial[(long long)blockIdx.y * C + c] = sum;
+  }
+}
+
+/** out[c] += Σ_chunks partial[chunk, c], chunk lanes of 8 then the lanes in order (block 32 × 8). */
+__global__ void columnPartialFinalKernel(const double* partial, int chunks, int C, FPtr out) {
+  __shared__ double tile[8][33];
+  const int c = blockIdx.x * 32 + threadIdx.x;
+  double s = 0;
+  if (c < C)
+    for (int i = threadIdx.y; i < chunks; i += 8) s += partial[(long long)i * C + c];
+  tile[threadIdx.y][threadIdx.x] = s;
+  __syncthreads();
+  if (threadIdx.y == 0 && c < C) {
+    double t = 0;
+#pragma unroll
+    for (int i = 0; i < 8; i++) t += tile[i][threadIdx.x];
+    out[c] = (float)((double)out[c] + t);
+  }
+}
+
+/** Rows per chunk of denseColumnPartialKernel: a function of the shape only (determinism). */
+__host__ __device__ inline int denseColumnRowsPerChunk(long long R, long long colTiles) {
+  int rows = 256;
+  while (rows > 64 && colTiles * ((R + rows - 1) / rows) < 1024) rows >>= 1;
+  while ((R + rows - 1) / rows > 65535) rows <<= 1;  // gridDim.y limit
+  return rows;
 }
 
 // ---- cross-entropy over vocabulary chunks (online log-sum-exp per row, f64 state) ----

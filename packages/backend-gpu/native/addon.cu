@@ -6,6 +6,7 @@
 // setOptions. Errors are thrown as JS Errors with a `code` (GPU_*, or a cudaError name).
 #include <node_api.h>
 #include <cuda_runtime.h>
+#include <algorithm>
 #include <climits>
 #include <cmath>
 #include <cstring>
@@ -53,6 +54,7 @@ struct State {
   GemmEngine gemm;
   bool ltGelu = false;
   bool tcAttention = true;  // tensor-core attention for bf16 operands (BLANKGLM_GPU_ATTENTION=scalar turns it off)
+  bool multiTensor = true;  // one launch per run of consecutive adamw/sumSquares/fill/cast calls (BLANKGLM_GPU_MULTITENSOR=0: one by one)
   std::string cublasNote;
 };
 static State S;
@@ -67,6 +69,7 @@ struct Profiler {
   struct Pending {
     std::string key;
     cudaEvent_t start, stop;
+    long long calls = 1;  // a multi-tensor group counts as its calls
   };
   std::vector<Pending> pending;
   struct Total {
@@ -97,7 +100,7 @@ struct Profiler {
         totals.push_back({p.key, Total{}});
         it = totals.end() - 1;
       }
-      it->second.calls++;
+      it->second.calls += p.calls;
       it->second.ms += ms;
       pool.push_back(p.start);
       pool.push_back(p.stop);
@@ -743,6 +746,8 @@ static std::string profileKey(const Call& c) {
   return n;
 }
 
+static void bindMultiTensorLayout();
+
 static void bindHandlers() {
   parseSchema();
   const std::unordered_map<std::string, void (*)(const Call&)> table = {
@@ -763,6 +768,7 @@ static void bindHandlers() {
     if (it == table.end()) throw GpuError("GPU_INTERNAL", "no CUDA implementation of op " + op.name);
     op.handler = it->second;
   }
+  bindMultiTensorLayout();
 }
 
 /** Walks a sequence buffer; `visit(callIndex, op, words)` for each call. */
@@ -785,6 +791,370 @@ static void walkSequence(const double* words, size_t count, Visit visit) {
     pos += 2 + n;
   }
   if (pos != count) throw GpuError("GPU_BAD_SEQUENCE", std::to_string(count - pos) + " words after the last call");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Multi-tensor groups (Run). A maximal run of consecutive calls of one op that can share a launch
+// becomes one launch of a *MultiKernel (kernels.cuh) with the same per-element math: adamw with
+// the same lr, betas, eps, step and gradScale (weight decay per tensor), sumSquares, fill, and
+// dropoutAdd with p = 0 and no residual (a type conversion: refreshing bf16 weight copies). The
+// training step issues ~150 of each in a row. Calls whose memory overlaps with one of them
+// writing are split into separate launches, so the result is always that of the calls in order.
+enum MtKind { MT_NONE = 0, MT_ADAMW, MT_SUMSQ, MT_FILL, MT_CAST };
+
+/** The ops and word offsets the grouping reads, resolved once from the schema (bindHandlers). */
+struct MtLayout {
+  const OpInfo *adamw = nullptr, *sumSquares = nullptr, *fill = nullptr, *dropoutAdd = nullptr;
+  int aParam, aGrad, aM, aV, aSize, aLr, aBeta1, aBeta2, aEps, aWeightDecay, aStep, aGradScale;
+  int sX, sSize, sOut, sOutIndex;
+  int fX, fOffset, fSize, fValue;
+  int dX, dResidual, dOut, dSize, dDropout;
+};
+static MtLayout MTL;
+
+static void bindMultiTensorLayout() {
+  auto op = [](const char* name) -> const OpInfo* {
+    for (const auto& o : OPS)
+      if (o.name == name) return &o;
+    throw GpuError("GPU_INTERNAL", std::string("the schema has no op ") + name);
+  };
+  auto off = [](const OpInfo* o, const char* field, char kind) { return Call{o, nullptr}.field(field, kind).offset; };
+  MtLayout& L = MTL;
+  L.adamw = op("adamw");
+  L.aParam = off(L.adamw, "param", 't'), L.aGrad = off(L.adamw, "grad", 't'), L.aM = off(L.adamw, "m", 't'), L.aV = off(L.adamw, "v", 't');
+  L.aSize = off(L.adamw, "size", 'i'), L.aLr = off(L.adamw, "lr", 'f'), L.aBeta1 = off(L.adamw, "beta1", 'f'), L.aBeta2 = off(L.adamw, "beta2", 'f');
+  L.aEps = off(L.adamw, "eps", 'f'), L.aWeightDecay = off(L.adamw, "weightDecay", 'f'), L.aStep = off(L.adamw, "step", 'i');
+  L.aGradScale = off(L.adamw, "gradScale", 'f');
+  L.sumSquares = op("sumSquares");
+  L.sX = off(L.sumSquares, "x", 't'), L.sSize = off(L.sumSquares, "size", 'i'), L.sOut = off(L.sumSquares, "out", 't');
+  L.sOutIndex = off(L.sumSquares, "outIndex", 'i');
+  L.fill = op("fill");
+  L.fX = off(L.fill, "x", 't'), L.fOffset = off(L.fill, "offset", 'i'), L.fSize = off(L.fill, "size", 'i'), L.fValue = off(L.fill, "value", 'f');
+  L.dropoutAdd = op("dropoutAdd");
+  L.dX = off(L.dropoutAdd, "x", 't'), L.dResidual = off(L.dropoutAdd, "residual", 't'), L.dOut = off(L.dropoutAdd, "out", 't');
+  L.dSize = off(L.dropoutAdd, "size", 'i'), L.dDropout = off(L.dropoutAdd, "dropout", 'd');
+}
+
+struct SeqCall {
+  long long k;  // index in the sequence
+  const OpInfo* op;
+  const double* w;
+};
+
+static MtKind mtKindOf(const SeqCall& c) {
+  if (c.op == MTL.adamw) return MT_ADAMW;
+  if (c.op == MTL.sumSquares) return MT_SUMSQ;
+  if (c.op == MTL.fill) return MT_FILL;
+  if (c.op == MTL.dropoutAdd && c.w[MTL.dResidual] < 0 && !dropoutFromWords(c.w + MTL.dDropout).active) return MT_CAST;
+  return MT_NONE;
+}
+
+static bool sameBits(double a, double b) { return memcmp(&a, &b, sizeof a) == 0; }
+
+/** Whether call c can join a group of kind g that starts with `first`. */
+static bool mtJoins(MtKind g, const SeqCall& first, const SeqCall& c) {
+  if (mtKindOf(c) != g) return false;
+  if (g != MT_ADAMW) return true;
+  for (int o : {MTL.aLr, MTL.aBeta1, MTL.aBeta2, MTL.aEps, MTL.aStep, MTL.aGradScale})
+    if (!sameBits(first.w[o], c.w[o])) return false;
+  return true;
+}
+
+/** Bytes [lo, hi) a call reads or writes. */
+struct MtRange {
+  uintptr_t lo, hi;
+  bool write;
+};
+
+/** One call of a group, decoded. */
+struct MtEntry {
+  long long n = 0;
+  void* p[4] = {};       // adamw: param, grad, m, v; sumSquares: x, out slot; fill: first element; cast: x, out
+  bool bf[2] = {};       // bf16 storage of p[0], p[1] (adamw, sumSquares, cast)
+  double weightDecay = 0;
+  uint32_t bits = 0;     // fill: the value's bit pattern
+  int bytes = 0;         // fill: element size
+  size_t r0 = 0, r1 = 0; // its ranges in the group's list
+};
+
+// The argument checks of Call::any/fp/fl, by word offset (same messages).
+static Buffer* mtBuffer(const SeqCall& c, int off, const char* name) {
+  const long long id = (long long)c.w[off];
+  if (id < 0) throw GpuError("GPU_INTERNAL", c.op->name + ": argument '" + name + "' is required");
+  auto it = S.buffers.find(id);
+  if (it == S.buffers.end()) throw GpuError("GPU_BAD_TENSOR", c.op->name + ": argument '" + name + "' is tensor #" + std::to_string(id) + ", which is not allocated on the GPU");
+  return &it->second;
+}
+static FPtr mtFloat(const SeqCall& c, int off, const char* name) {
+  Buffer* b = mtBuffer(c, off, name);
+  if (b->dtype != DT_F32 && b->dtype != DT_BF16) throw GpuError("GPU_UNSUPPORTED", c.op->name + ": argument '" + name + "' is " + DTYPE_NAMES[b->dtype] + ", expected f32 or bf16");
+  return FPtr(b->ptr, b->dtype == DT_BF16);
+}
+static float* mtF32(const SeqCall& c, int off, const char* name) {
+  Buffer* b = mtBuffer(c, off, name);
+  if (b->dtype != DT_F32) throw GpuError("GPU_UNSUPPORTED", c.op->name + ": argument '" + name + "' is " + DTYPE_NAMES[b->dtype] + "; it must be f32");
+  return (float*)b->ptr;
+}
+
+static MtEntry mtDecode(MtKind g, const SeqCall& c, std::vector<MtRange>& ranges) {
+  MtEntry e;
+  const double* w = c.w;
+  e.r0 = ranges.size();
+  auto range = [&](const void* p, long long n, int bytes, bool write) {
+    if (p && n > 0) ranges.push_back({(uintptr_t)p, (uintptr_t)p + (uintptr_t)n * (uintptr_t)bytes, write});
+  };
+  switch (g) {
+    case MT_ADAMW: {
+      const FPtr param = mtFloat(c, MTL.aParam, "param"), grad = mtFloat(c, MTL.aGrad, "grad");
+      float* m = mtF32(c, MTL.aM, "m");
+      float* v = mtF32(c, MTL.aV, "v");
+      e.n = (long long)w[MTL.aSize];
+      e.p[0] = param.p, e.p[1] = grad.p, e.p[2] = m, e.p[3] = v;
+      e.bf[0] = param.bf, e.bf[1] = grad.bf;
+      e.weightDecay = w[MTL.aWeightDecay];
+      range(param.p, e.n, param.bytes(), true);
+      range(grad.p, e.n, grad.bytes(), false);
+      range(m, e.n, 4, true);
+      range(v, e.n, 4, true);
+      break;
+    }
+    case MT_SUMSQ: {
+      const FPtr x = mtFloat(c, MTL.sX, "x");
+      float* out = mtF32(c, MTL.sOut, "out") + (long long)w[MTL.sOutIndex];
+      e.n = (long long)w[MTL.sSize];
+      e.p[0] = x.p, e.p[1] = out;
+      e.bf[0] = x.bf;
+      range(x.p, e.n, x.bytes(), false);
+      range(out, 1, 4, true);
+      break;
+    }
+    case MT_FILL: {
+      Buffer* b = mtBuffer(c, MTL.fX, "x");
+      const long long off = (long long)w[MTL.fOffset];
+      const double value = w[MTL.fValue];
+      e.n = (long long)w[MTL.fSize];
+      e.bytes = DTYPE_BYTES[b->dtype];
+      e.p[0] = (char*)b->ptr + off * e.bytes;
+      switch (b->dtype) {  // opFill's conversions
+        case DT_F32: {
+          const float f = (float)value;
+          memcpy(&e.bits, &f, 4);
+          break;
+        }
+        case DT_BF16: e.bits = bf16Bits((float)value); break;
+        case DT_I32: {
+          const int i = (int)value;
+          memcpy(&e.bits, &i, 4);
+          break;
+        }
+        default: e.bits = (uint8_t)value;
+      }
+      range(e.p[0], e.n, e.bytes, true);
+      break;
+    }
+    case MT_CAST: {
+      const FPtr x = mtFloat(c, MTL.dX, "x"), out = mtFloat(c, MTL.dOut, "out");
+      e.n = (long long)w[MTL.dSize];
+      e.p[0] = x.p, e.p[1] = out.p;
+      e.bf[0] = x.bf, e.bf[1] = out.bf;
+      range(x.p, e.n, x.bytes(), false);
+      range(out.p, e.n, out.bytes(), true);
+      break;
+    }
+    default: throw GpuError("GPU_INTERNAL", "mtDecode: not a multi-tensor op");
+  }
+  e.r1 = ranges.size();
+  return e;
+}
+
+static bool mtConflict(const MtRange& a, const MtRange& b) { return a.lo < b.hi && b.lo < a.hi && (a.write || b.write); }
+
+/** Whether no two calls touch overlapping bytes with one of them writing (a sweep over the ranges by start). */
+static bool mtIndependent(const std::vector<MtEntry>& es, const std::vector<MtRange>& ranges) {
+  std::vector<std::pair<size_t, size_t>> order;  // (range, entry)
+  order.reserve(ranges.size());
+  for (size_t m = 0; m < es.size(); m++)
+    for (size_t r = es[m].r0; r < es[m].r1; r++) order.push_back({r, m});
+  std::sort(order.begin(), order.end(), [&](const auto& a, const auto& b) { return ranges[a.first].lo < ranges[b.first].lo; });
+  std::vector<std::pair<size_t, size_t>> open;  // earlier ranges that reach past the current start
+  for (const auto& x : order) {
+    const MtRange& a = ranges[x.first];
+    size_t kept = 0;
+    for (const auto& o : open)
+      if (ranges[o.first].hi > a.lo) open[kept++] = o;
+    open.resize(kept);
+    for (const auto& o : open)
+      if (o.second != x.second && (ranges[o.first].write || a.write)) return false;
+    open.push_back(x);
+  }
+  return true;
+}
+
+/** Starts of the sub-runs without conflicts (greedy, in order); only when mtIndependent says no. */
+static std::vector<size_t> mtCuts(const std::vector<MtEntry>& es, const std::vector<MtRange>& ranges) {
+  std::vector<size_t> starts{0};
+  for (size_t m = 1; m < es.size(); m++) {
+    bool clash = false;
+    for (size_t q = starts.back(); q < m && !clash; q++)
+      for (size_t r = es[m].r0; r < es[m].r1 && !clash; r++)
+        for (size_t s = es[q].r0; s < es[q].r1 && !clash; s++) clash = mtConflict(ranges[r], ranges[s]);
+    if (clash) starts.push_back(m);
+  }
+  return starts;
+}
+
+/**
+ * Packs entries [a, b) into tables of at most MT_CAP tensors and MT_MAX_BLOCKS blocks and calls
+ * go(table, blocks) for each; `put(table, slot, entry)` fills a slot. Entries without elements
+ * are left out unless keepEmpty (sumSquares still writes their 0).
+ */
+template <typename Table, typename Put, typename Go>
+static void mtPack(const std::vector<MtEntry>& es, size_t a, size_t b, bool keepEmpty, Table& t, Put put, Go go) {
+  t.count = 0;
+  long long blocks = 0;
+  for (size_t m = a; m < b; m++) {
+    const MtEntry& e = es[m];
+    if (e.n <= 0 && !keepEmpty) continue;
+    const long long nb = e.n > 0 ? (e.n + MT_CHUNK - 1) / MT_CHUNK : 0;
+    if (nb > MT_MAX_BLOCKS) throw GpuError("GPU_UNSUPPORTED", "a tensor of " + std::to_string(e.n) + " elements is too large for one launch");
+    if (t.count == MT_CAP || blocks + nb > MT_MAX_BLOCKS) {
+      go(t, (int)blocks);
+      t.count = 0;
+      blocks = 0;
+    }
+    t.firstBlock[t.count] = (int)blocks;
+    put(t, t.count, e);
+    t.count++;
+    blocks += nb;
+  }
+  if (t.count > 0) go(t, (int)blocks);
+}
+
+/** Launches entries [a, b) of a group of kind g (no conflicts among them); `first` is the group's first call. */
+static void mtLaunch(MtKind g, const SeqCall& first, const std::vector<MtEntry>& es, size_t a, size_t b) {
+  switch (g) {
+    case MT_ADAMW: {
+      static MtAdamw t;  // ~20 KB: not on the stack; the launch copies it
+      const double* w = first.w;
+      const double beta1 = w[MTL.aBeta1], beta2 = w[MTL.aBeta2], step = (double)(long long)w[MTL.aStep];  // as opAdamw
+      t.lr = w[MTL.aLr], t.beta1 = beta1, t.beta2 = beta2, t.eps = w[MTL.aEps], t.gradScale = w[MTL.aGradScale];
+      t.biasCorrection1 = 1 - std::pow(beta1, step), t.biasCorrection2 = 1 - std::pow(beta2, step);
+      mtPack(
+          es, a, b, false, t,
+          [](MtAdamw& t, int s, const MtEntry& e) {
+            t.n[s] = e.n, t.param[s] = e.p[0], t.grad[s] = e.p[1], t.m[s] = (float*)e.p[2], t.v[s] = (float*)e.p[3];
+            t.paramBf[s] = e.bf[0], t.gradBf[s] = e.bf[1], t.weightDecay[s] = e.weightDecay;
+          },
+          [](const MtAdamw& t, int blocks) {
+            if (blocks == 0) return;
+            adamwMultiKernel<<<blocks, MT_THREADS, 0, S.stream>>>(t);
+            CK_LAUNCH("adamw (multi-tensor)");
+          });
+      break;
+    }
+    case MT_SUMSQ: {
+      static MtSumSquares t;
+      mtPack(
+          es, a, b, true, t,
+          [](MtSumSquares& t, int s, const MtEntry& e) {
+            t.n[s] = e.n > 0 ? e.n : 0, t.x[s] = e.p[0], t.out[s] = (float*)e.p[1], t.bf[s] = e.bf[0];
+          },
+          [](MtSumSquares& t, int blocks) {
+            t.totalBlocks = blocks;
+            Scratch partial((size_t)blocks * sizeof(double), "sumSquares");
+            if (blocks > 0) {
+              sumSquaresMultiPartialKernel<<<blocks, MT_THREADS, 0, S.stream>>>(t, partial.as<double>());
+              CK_LAUNCH("sumSquares (multi-tensor)");
+            }
+            sumSquaresMultiFinalKernel<<<t.count, MT_THREADS, 0, S.stream>>>(t, partial.as<double>());
+            CK_LAUNCH("sumSquares final (multi-tensor)");
+          });
+      break;
+    }
+    case MT_FILL: {
+      static MtFill t;
+      mtPack(
+          es, a, b, false, t,
+          [](MtFill& t, int s, const MtEntry& e) { t.n[s] = e.n, t.x[s] = e.p[0], t.bits[s] = e.bits, t.bytes[s] = (unsigned char)e.bytes; },
+          [](const MtFill& t, int blocks) {
+            if (blocks == 0) return;
+            fillMultiKernel<<<blocks, MT_THREADS, 0, S.stream>>>(t);
+            CK_LAUNCH("fill (multi-tensor)");
+          });
+      break;
+    }
+    case MT_CAST: {
+      static MtCast t;
+      mtPack(
+          es, a, b, false, t,
+          [](MtCast& t, int s, const MtEntry& e) { t.n[s] = e.n, t.x[s] = e.p[0], t.out[s] = e.p[1], t.xBf[s] = e.bf[0], t.outBf[s] = e.bf[1]; },
+          [](const MtCast& t, int blocks) {
+            if (blocks == 0) return;
+            castMultiKernel<<<blocks, MT_THREADS, 0, S.stream>>>(t);
+            CK_LAUNCH("dropoutAdd (multi-tensor)");
+          });
+      break;
+    }
+    default: throw GpuError("GPU_INTERNAL", "mtLaunch: not a multi-tensor op");
+  }
+}
+
+/** Launches decoded entries (split where calls conflict), profiled as one entry of `first`'s op with es.size() calls. */
+static void mtRun(MtKind g, const SeqCall& first, const std::vector<MtEntry>& es, const std::vector<MtRange>& ranges) {
+  std::vector<size_t> starts = mtIndependent(es, ranges) ? std::vector<size_t>{0} : mtCuts(es, ranges);
+  starts.push_back(es.size());
+  Profiler::Pending p;
+  if (PROF.on) {
+    p = Profiler::Pending{first.op->name, PROF.event(), PROF.event(), (long long)es.size()};
+    CK(cudaEventRecord(p.start, S.stream));
+  }
+  for (size_t s = 0; s + 1 < starts.size(); s++) mtLaunch(g, first, es, starts[s], starts[s + 1]);
+  if (PROF.on) {
+    CK(cudaEventRecord(p.stop, S.stream));
+    PROF.pending.push_back(p);
+    if (PROF.pending.size() >= 20000) PROF.resolve();
+  }
+}
+
+/** Calls [i, j) of the sequence (≥ 2, all of kind g and joinable) as one group. */
+static void runGroup(MtKind g, const std::vector<SeqCall>& calls, size_t i, size_t j) {
+  std::vector<MtEntry> es;
+  std::vector<MtRange> ranges;
+  es.reserve(j - i);
+  ranges.reserve(4 * (j - i));
+  size_t m = i;
+  try {
+    for (; m < j; m++) es.push_back(mtDecode(g, calls[m], ranges));
+  } catch (GpuError& e) {
+    // As one by one: the calls before the bad one run, then its error names it.
+    if (!es.empty()) mtRun(g, calls[i], es, ranges);
+    throw GpuError(e.code, std::string(e.what()) + (calls[m].k > 0 ? " (call #" + std::to_string(calls[m].k) + " of the sequence)" : ""));
+  }
+  try {
+    mtRun(g, calls[i], es, ranges);
+  } catch (GpuError& e) {
+    throw GpuError(e.code, std::string(e.what()) + " (calls #" + std::to_string(calls[i].k) + " to #" + std::to_string(calls[j - 1].k) + " of the sequence, " +
+                               calls[i].op->name + " in multi-tensor launches)");
+  }
+}
+
+/** One call on its own (profiled when PROF.on); errors name the call. */
+static void runCall(const SeqCall& c) {
+  const OpInfo& op = *c.op;
+  try {
+    if (PROF.on) {
+      Profiler::Pending p{profileKey(Call{&op, c.w}), PROF.event(), PROF.event()};
+      CK(cudaEventRecord(p.start, S.stream));
+      op.handler(Call{&op, c.w});
+      CK(cudaEventRecord(p.stop, S.stream));
+      PROF.pending.push_back(p);
+      if (PROF.pending.size() >= 20000) PROF.resolve();
+      return;
+    }
+    op.handler(Call{&op, c.w});
+  } catch (GpuError& e) {
+    throw GpuError(e.code, std::string(e.what()) + (c.k > 0 ? " (call #" + std::to_string(c.k) + " of the sequence)" : ""));
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -952,6 +1322,8 @@ static napi_value Init(napi_env env, napi_callback_info info) {
       memset(S.errHost, 0, sizeof(DeviceErrorRecord));
       CK(cudaMalloc((void**)&S.errDev, sizeof(DeviceErrorRecord)));
       CK(cudaMemset(S.errDev, 0, sizeof(DeviceErrorRecord)));
+      const char* mt = getenv("BLANKGLM_GPU_MULTITENSOR");
+      S.multiTensor = !(mt && strcmp(mt, "0") == 0);
       S.ready = true;
     }
     if (!builtin && !S.gemm.handle) {
@@ -1050,22 +1422,19 @@ static napi_value Run(napi_env env, napi_callback_info info) {
     requireReady();
     size_t bytes;
     const double* words = (const double*)typedData(env, a[0], &bytes);
-    walkSequence(words, bytes / 8, [&](long long k, const OpInfo& op, const double* w) {
-      try {
-        if (PROF.on) {
-          Profiler::Pending p{profileKey(Call{&op, w}), PROF.event(), PROF.event()};
-          CK(cudaEventRecord(p.start, S.stream));
-          op.handler(Call{&op, w});
-          CK(cudaEventRecord(p.stop, S.stream));
-          PROF.pending.push_back(p);
-          if (PROF.pending.size() >= 20000) PROF.resolve();
-          return;
-        }
-        op.handler(Call{&op, w});
-      } catch (GpuError& e) {
-        throw GpuError(e.code, std::string(e.what()) + (k > 0 ? " (call #" + std::to_string(k) + " of the sequence)" : ""));
-      }
-    });
+    // Decode the whole sequence first, then launch it: runs of consecutive calls that can share
+    // a launch go as one multi-tensor group, the others one by one, in sequence order.
+    std::vector<SeqCall> calls;
+    walkSequence(words, bytes / 8, [&](long long k, const OpInfo& op, const double* w) { calls.push_back({k, &op, w}); });
+    for (size_t i = 0; i < calls.size();) {
+      const MtKind g = S.multiTensor ? mtKindOf(calls[i]) : MT_NONE;
+      size_t j = i + 1;
+      if (g != MT_NONE)
+        while (j < calls.size() && mtJoins(g, calls[i], calls[j])) j++;
+      if (j - i >= 2) runGroup(g, calls, i, j);
+      else runCall(calls[i]);
+      i = j;
+    }
     return nullptr;
   });
 }

@@ -50,17 +50,20 @@ struct AdamParams {
   double lr, beta1, beta2, eps, weightDecay, gradScale, biasCorrection1, biasCorrection2;
 };
 
+/** One AdamW element (f64 math); adamwKernel and adamwMultiKernel share it, so both give the same bits. */
+__device__ __forceinline__ void adamwElement(FPtr param, FPtr grad, float* mState, float* vState, long long e, const AdamParams& p) {
+  const double g = (double)grad[e] * p.gradScale;
+  const double m = p.beta1 * (double)mState[e] + (1 - p.beta1) * g;
+  const double v = p.beta2 * (double)vState[e] + (1 - p.beta2) * g * g;
+  const double w = (double)param[e];
+  const double update = m / p.biasCorrection1 / (sqrt(v / p.biasCorrection2) + p.eps) + p.weightDecay * w;
+  param[e] = (float)(w - p.lr * update);
+  mState[e] = (float)m;
+  vState[e] = (float)v;
+}
+
 __global__ void adamwKernel(FPtr param, FPtr grad, float* mState, float* vState, long long n, AdamParams p) {
-  for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x) {
-    const double g = (double)grad[e] * p.gradScale;
-    const double m = p.beta1 * (double)mState[e] + (1 - p.beta1) * g;
-    const double v = p.beta2 * (double)vState[e] + (1 - p.beta2) * g * g;
-    const double w = (double)param[e];
-    const double update = m / p.biasCorrection1 / (sqrt(v / p.biasCorrection2) + p.eps) + p.weightDecay * w;
-    param[e] = (float)(w - p.lr * update);
-    mState[e] = (float)m;
-    vState[e] = (float)v;
-  }
+  for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x) adamwElement(param, grad, mState, vState, e, p);
 }
 
 // ---- Σx²: per-block partial sums in f64, then one block sums the partials in order ----
@@ -83,6 +86,149 @@ __global__ void sumSquaresFinalKernel(const double* partial, int count, float* o
   for (int i = threadIdx.x; i < count; i += blockDim.x) s += partial[i];
   s = blockSum(s, shared);
   if (threadIdx.x == 0) *out = (float)s;
+}
+
+// ---- multi-tensor launches: one launch for a run of consecutive calls of one op (addon.cu) ----
+// The tensors of a launch are cut into chunks of MT_CHUNK elements, one block per chunk, numbered
+// over the flattened list (tensor t owns blocks firstBlock[t] .. firstBlock[t+1]−1), so a 23.5M-
+// element table next to 768-element biases still balances. The table travels as one kernel
+// parameter (__grid_constant__: read in place from the parameter bank, never copied to local
+// memory; CUDA ≥ 12.1 allows 32764 bytes of parameters on sm_70+), so nothing is uploaded.
+constexpr int MT_THREADS = 256;
+constexpr long long MT_CHUNK = 16384;           // elements per block (64 per thread)
+constexpr int MT_CAP = 384;                     // tensors per launch
+constexpr long long MT_MAX_BLOCKS = 1LL << 30;  // blocks per launch (gridDim.x < 2^31)
+
+/** Block b's tensor: the largest t with firstBlock[t] ≤ b (firstBlock[0] = 0, non-decreasing), so tensors without blocks are skipped. */
+__host__ __device__ inline int mtTensorOf(const int* firstBlock, int count, int b) {
+  int lo = 0, hi = count - 1;
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) >> 1;
+    if (firstBlock[mid] <= b) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+struct MtAdamw {
+  int count;
+  double lr, beta1, beta2, eps, gradScale, biasCorrection1, biasCorrection2;
+  int firstBlock[MT_CAP];
+  unsigned char paramBf[MT_CAP], gradBf[MT_CAP];
+  long long n[MT_CAP];
+  double weightDecay[MT_CAP];
+  void* param[MT_CAP];
+  void* grad[MT_CAP];
+  float* m[MT_CAP];
+  float* v[MT_CAP];
+};
+
+struct MtSumSquares {
+  int count, totalBlocks;
+  int firstBlock[MT_CAP];  // tensors with n = 0 keep an entry (no blocks): their out is set to 0
+  unsigned char bf[MT_CAP];
+  long long n[MT_CAP];
+  void* x[MT_CAP];
+  float* out[MT_CAP];
+};
+
+struct MtFill {
+  int count;
+  int firstBlock[MT_CAP];
+  unsigned char bytes[MT_CAP];  // element size: 4, 2 or 1
+  uint32_t bits[MT_CAP];        // the value's bit pattern in the tensor's type
+  long long n[MT_CAP];
+  void* x[MT_CAP];
+};
+
+struct MtCast {
+  int count;
+  int firstBlock[MT_CAP];
+  unsigned char xBf[MT_CAP], outBf[MT_CAP];
+  long long n[MT_CAP];
+  void* x[MT_CAP];
+  void* out[MT_CAP];
+};
+
+static_assert(sizeof(MtAdamw) <= 32000 && sizeof(MtSumSquares) + 8 <= 32000 && sizeof(MtFill) <= 32000 && sizeof(MtCast) <= 32000,
+              "multi-tensor tables must fit the 32764-byte kernel parameter limit");
+
+/** The element range [start, end) of block blockIdx.x in tensor *t. */
+__device__ inline void mtChunk(const int* firstBlock, int count, const long long* n, int* t, long long* start, long long* end) {
+  const int b = blockIdx.x;
+  const int i = mtTensorOf(firstBlock, count, b);
+  *t = i;
+  *start = (long long)(b - firstBlock[i]) * MT_CHUNK;
+  *end = min(n[i], *start + MT_CHUNK);
+}
+
+/** adamwKernel over many tensors (shared lr, betas, eps, step, gradScale; weight decay per tensor): the same bits. */
+__global__ void __launch_bounds__(MT_THREADS) adamwMultiKernel(const __grid_constant__ MtAdamw t) {
+  int i;
+  long long start, end;
+  mtChunk(t.firstBlock, t.count, t.n, &i, &start, &end);
+  const AdamParams p{t.lr, t.beta1, t.beta2, t.eps, t.weightDecay[i], t.gradScale, t.biasCorrection1, t.biasCorrection2};
+  const FPtr param(t.param[i], t.paramBf[i] != 0), grad(t.grad[i], t.gradBf[i] != 0);
+  float* const m = t.m[i];
+  float* const v = t.v[i];
+  for (long long e = start + threadIdx.x; e < end; e += MT_THREADS) adamwElement(param, grad, m, v, e, p);
+}
+
+/** Σx² per chunk (f64, fixed order) into partial[block]. */
+__global__ void __launch_bounds__(MT_THREADS) sumSquaresMultiPartialKernel(const __grid_constant__ MtSumSquares t, double* partial) {
+  __shared__ double shared[32];
+  int i;
+  long long start, end;
+  mtChunk(t.firstBlock, t.count, t.n, &i, &start, &end);
+  const FPtr x(t.x[i], t.bf[i] != 0);
+  double s = 0;
+  for (long long e = start + threadIdx.x; e < end; e += MT_THREADS) {
+    const double xe = x[e];
+    s += xe * xe;
+  }
+  s = blockSum(s, shared);
+  if (threadIdx.x == 0) partial[blockIdx.x] = s;
+}
+
+/** Block i sums tensor i's partials in order into *out[i] (0 for an empty tensor). */
+__global__ void __launch_bounds__(MT_THREADS) sumSquaresMultiFinalKernel(const __grid_constant__ MtSumSquares t, const double* partial) {
+  __shared__ double shared[32];
+  const int i = blockIdx.x;
+  const int first = t.firstBlock[i], last = i + 1 < t.count ? t.firstBlock[i + 1] : t.totalBlocks;
+  double s = 0;
+  for (int k = first + (int)threadIdx.x; k < last; k += MT_THREADS) s += partial[k];
+  s = blockSum(s, shared);
+  if (threadIdx.x == 0) *t.out[i] = (float)s;
+}
+
+/** fillKernel over many tensors (each its own type and value). */
+__global__ void __launch_bounds__(MT_THREADS) fillMultiKernel(const __grid_constant__ MtFill t) {
+  int i;
+  long long start, end;
+  mtChunk(t.firstBlock, t.count, t.n, &i, &start, &end);
+  const uint32_t bits = t.bits[i];
+  switch (t.bytes[i]) {
+    case 4:
+      for (long long e = start + threadIdx.x; e < end; e += MT_THREADS) ((uint32_t*)t.x[i])[e] = bits;
+      break;
+    case 2:
+      for (long long e = start + threadIdx.x; e < end; e += MT_THREADS) ((uint16_t*)t.x[i])[e] = (uint16_t)bits;
+      break;
+    default:
+      for (long long e = start + threadIdx.x; e < end; e += MT_THREADS) ((uint8_t*)t.x[i])[e] = (uint8_t)bits;
+  }
+}
+
+/** dropoutAddKernel with p = 0 and no residual (a float-type conversion) over many tensors: the same bits. */
+__global__ void __launch_bounds__(MT_THREADS) castMultiKernel(const __grid_constant__ MtCast t) {
+  int i;
+  long long start, end;
+  mtChunk(t.firstBlock, t.count, t.n, &i, &start, &end);
+  const FPtr x(t.x[i], t.xBf[i] != 0), out(t.out[i], t.outBf[i] != 0);
+  for (long long e = start + threadIdx.x; e < end; e += MT_THREADS) {
+    const double dropped = (double)x[e];  // dropoutAddKernel: x · 1 (the factor of an inactive dropout), no residual
+    out[e] = (float)dropped;
+  }
 }
 
 // ---- embeddings and rows ----

@@ -118,10 +118,45 @@ static std::string mib(size_t bytes) {
   return b;
 }
 
+/**
+ * Attention keep bits (attention_tc_async.cuh), keyed by the lse buffer the forward wrote: the
+ * dropout decisions of a training forward, reused by the backward that gets the same lse buffer,
+ * dropout and shape. A cache only: dropped when the lse buffer is freed, and all of it when memory
+ * runs short (the backward then hashes again, with the same result).
+ */
+struct KeepBits {
+  void* bits = nullptr;
+  size_t bytes = 0;
+  bool valid = false;
+  uint32_t seed = 0, stream = 0;
+  uint64_t threshold = 0;
+  int B = 0, heads = 0, Lq = 0, Lk = 0;
+  bool matches(const AttnShape& s, const Dropout& d) const {
+    return valid && seed == d.seed && stream == d.stream && threshold == d.threshold && B == s.B && heads == s.heads && Lq == s.Lq && Lk == s.Lk;
+  }
+};
+static std::unordered_map<const void*, KeepBits> KEEP_BITS;
+
+static void releaseKeepBits(const void* lo = nullptr, const void* hi = nullptr) {
+  for (auto it = KEEP_BITS.begin(); it != KEEP_BITS.end();) {
+    if (lo && (it->first < lo || it->first >= hi)) {
+      ++it;
+      continue;
+    }
+    if (it->second.bits) cudaFreeAsync(it->second.bits, S.stream);
+    it = KEEP_BITS.erase(it);
+  }
+}
+
 static void* deviceAlloc(size_t bytes, const std::string& what) {
   if (bytes == 0) return nullptr;
   void* p = nullptr;
   cudaError_t e = cudaMallocAsync(&p, bytes, S.stream);
+  if (e == cudaErrorMemoryAllocation && !KEEP_BITS.empty()) {
+    cudaGetLastError();
+    releaseKeepBits();
+    e = cudaMallocAsync(&p, bytes, S.stream);
+  }
   if (e == cudaErrorMemoryAllocation) {
     cudaGetLastError();
     size_t freeB = 0, totalB = 0;
@@ -560,8 +595,28 @@ static void opAttention(const Call& c) {
   const AttnShape s = attnShape(c);
   checkRanges(c, s);
   if (useTensorCoreAttention(c, s, false)) {
-    launchTcForward(S.stream, c.view("q").attn(), c.view("k").attn(), c.view("v").attn(), c.ints("keyStart"), c.ints("keyEnd"), c.fp("out"), c.fopt("lse"), s,
-                    c.dropout("dropout"));
+    const Dropout d = c.dropout("dropout");
+    float* lse = c.fopt("lse");
+    // A training forward (dropout, lse kept for the backward) records its keep bits when memory allows.
+    KeepBits* kb = nullptr;
+    if (d.active && lse) {
+      kb = &KEEP_BITS[lse];
+      kb->valid = false;
+      const size_t need = keepBitsBytes(s);
+      if (kb->bytes < need) {
+        if (kb->bits) cudaFreeAsync(kb->bits, S.stream);
+        kb->bits = nullptr;
+        kb->bytes = 0;
+        if (cudaMallocAsync(&kb->bits, need, S.stream) == cudaSuccess) kb->bytes = need;
+        else {
+          cudaGetLastError();
+          kb->bits = nullptr;
+        }
+      }
+    }
+    const bool wrote = launchTcForward(S.stream, c.view("q").attn(), c.view("k").attn(), c.view("v").attn(), c.ints("keyStart"), c.ints("keyEnd"), c.fp("out"),
+                                       lse, kb && kb->bits ? (uint64_t*)kb->bits : nullptr, s, d);
+    if (kb && wrote) *kb = KeepBits{kb->bits, kb->bytes, true, d.seed, d.stream, d.threshold, s.B, s.heads, s.Lq, s.Lk};
     return;
   }
   byHeadDim<LaunchForward>(s.D, c, s, c.dropout("dropout"), c.fopt("lse")); // lse is optional (inference)
@@ -575,8 +630,12 @@ static void opAttentionBackward(const Call& c) {
   attentionDeltaKernel<<<blocksFor(rows * 32, 256, LLONG_MAX), 256, 0, S.stream>>>(c.fp("dOut"), c.fp("out"), delta.as<float>(), s);
   CK_LAUNCH("attentionBackward delta");
   if (useTensorCoreAttention(c, s, true)) {
-    launchTcBackward(S.stream, c.fp("dOut"), c.view("q").attn(), c.view("k").attn(), c.view("v").attn(), c.fl("lse"), delta.as<float>(), c.ints("keyStart"),
-                     c.ints("keyEnd"), c.view("dq").attn(), c.view("dk").attn(), c.view("dv").attn(), s, c.dropout("dropout"));
+    const Dropout d = c.dropout("dropout");
+    const float* lse = c.fl("lse");
+    auto it = d.active ? KEEP_BITS.find(lse) : KEEP_BITS.end();
+    const uint64_t* keepBits = it != KEEP_BITS.end() && it->second.matches(s, d) ? (const uint64_t*)it->second.bits : nullptr;
+    launchTcBackward(S.stream, c.fp("dOut"), c.view("q").attn(), c.view("k").attn(), c.view("v").attn(), lse, delta.as<float>(), c.ints("keyStart"),
+                     c.ints("keyEnd"), keepBits, c.view("dq").attn(), c.view("dk").attn(), c.view("dv").attn(), s, d);
     return;
   }
   byHeadDim<LaunchBackward>(s.D, c, s, c.dropout("dropout"), (const float*)delta.as<float>());
@@ -1373,7 +1432,11 @@ static napi_value Free(napi_env env, napi_callback_info info) {
     requireReady();
     auto it = S.buffers.find((long long)num(env, a[0]));
     if (it == S.buffers.end()) return nullptr;
-    if (it->second.ptr) CK(cudaFreeAsync(it->second.ptr, S.stream));
+    if (it->second.ptr) {
+      const char* p = (const char*)it->second.ptr;
+      releaseKeepBits(p, p + it->second.elements * DTYPE_BYTES[it->second.dtype]);
+      CK(cudaFreeAsync(it->second.ptr, S.stream));
+    }
     S.buffers.erase(it);
     return nullptr;
   });

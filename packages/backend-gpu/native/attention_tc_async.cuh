@@ -104,19 +104,36 @@ __device__ inline void accumulateTileProduct(const float (&p)[8][4], const TcTil
   }
 }
 
-/** The dropout keep factor (0 or 1/(1−p), as f32) with the (seed, stream) half of counterHash32 precomputed. */
+/**
+ * The dropout decision with the (seed, stream) half of counterHash32 precomputed. kept(): the
+ * element survives (hash ≥ ⌈p·2³²⌉, as the reference); factor(): 0 or 1/(1−p) as f32. With p = 1
+ * the threshold is 2³² and nothing survives: keep is 0 then, so the 32-bit compare suffices.
+ */
 struct DropoutRow {
-  uint32_t h0;
-  uint64_t threshold;
+  uint32_t h0, threshold;
   float keep;
   bool active;
   __device__ DropoutRow(const Dropout& d, uint32_t stream)
-      : h0(fmix32(d.seed ^ (stream * 0x9e3779b1u))), threshold(d.threshold), keep((float)d.keepScale), active(d.active) {}
-  __device__ float factor(uint32_t element) const {
-    if (!active) return 1.f;
-    return (uint64_t)fmix32(h0 ^ (element * 0x85ebca77u) ^ 0xc2b2ae3du) < threshold ? 0.f : keep;
-  }
+      : h0(fmix32(d.seed ^ (stream * 0x9e3779b1u))),
+        threshold(d.threshold >= (1ull << 32) ? 0xffffffffu : (uint32_t)d.threshold),
+        keep(d.threshold >= (1ull << 32) ? 0.f : (float)d.keepScale),
+        active(d.active) {}
+  __device__ bool kept(uint32_t element) const { return !active || fmix32(h0 ^ (element * 0x85ebca77u) ^ 0xc2b2ae3du) >= threshold; }
+  __device__ float factor(uint32_t element) const { return kept(element) ? keep : 0.f; }
+  __device__ float factorOfBit(uint64_t bits, int bit) const { return (bits >> bit) & 1 ? keep : 0.f; }
 };
+
+/**
+ * Keep bits: the forward records which probabilities survived dropout, one u64 per (b, h, query,
+ * 64-key tile): word ((b·heads + h)·Lq + i)·keyTiles + j/64, bit j % 64. The backward kernels read
+ * them instead of hashing again (the addon passes them only when the forward that wrote them had
+ * the same dropout, shape and lse buffer). Tiles are aligned to 64 keys for that.
+ */
+__device__ inline long long keepWord(int b, int h, int i, int keyTile, const AttnShape& s) {
+  return (((long long)b * s.heads + h) * s.Lq + i) * ((s.Lk + TC_ROWS - 1) / TC_ROWS) + keyTile;
+}
+
+inline size_t keepBitsBytes(const AttnShape& s) { return (size_t)s.B * s.heads * s.Lq * ((s.Lk + TC_ROWS - 1) / TC_ROWS) * 8; }
 
 constexpr float LOG2E = 1.4426950408889634f, LN2 = 0.6931471805599453f;
 
@@ -124,7 +141,7 @@ constexpr float LOG2E = 1.4426950408889634f, LN2 = 0.6931471805599453f;
 __device__ inline void storePair(uint16_t* row, int d, float x0, float x1) { *reinterpret_cast<uint32_t*>(row + d) = packBf16(x0, x1); }
 
 __global__ void __launch_bounds__(TC_THREADS) tcaForwardKernel(TcView q, TcView k, TcView v, const int* keyStart, const int* keyEnd, uint16_t* out, float* lseOut,
-                                                              AttnShape s, Dropout drop) {
+                                                              uint64_t* keepBits, AttnShape s, Dropout drop) {
   __shared__ __align__(128) TcTile Qs;
   __shared__ __align__(128) TcTile Ks[2];
   __shared__ __align__(128) TcTile Vs[2];
@@ -148,7 +165,7 @@ __global__ void __launch_bounds__(TC_THREADS) tcaForwardKernel(TcView q, TcView 
     }
   }
   blockKeyRange(keyStart, keyEnd, b, q0, s.Lq, s.Lk, range);
-  const int kMin = range[0], kMax = range[1];
+  const int kMin = range[0] & ~(TC_ROWS - 1), kMax = range[1];  // tiles aligned to 64 keys (the keep-bit words)
 
   copyTileAsync(q, b, q0, s.Lq, h, s.D, Qs);
   if (kMin < kMax) {
@@ -197,6 +214,7 @@ __global__ void __launch_bounds__(TC_THREADS) tcaForwardKernel(TcView q, TcView 
       m[r] = newMax;
       l[r] *= correction[r];
     }
+    uint64_t bits[2] = {0, 0};
 #pragma unroll
     for (int n = 0; n < 8; n++) {
       o[n][0] *= correction[0];
@@ -205,10 +223,20 @@ __global__ void __launch_bounds__(TC_THREADS) tcaForwardKernel(TcView q, TcView 
       o[n][3] *= correction[1];
 #pragma unroll
       for (int e = 0; e < 4; e++) {
-        const int r = e >> 1, j = kb + n * 8 + 2 * t + (e & 1);
+        const int r = e >> 1, bit = n * 8 + 2 * t + (e & 1), j = kb + bit;
         const float p = exp2f(sc[n][e] - base[r]);
         l[r] += p;
-        sc[n][e] = p == 0.f ? 0.f : p * dr.factor((uint32_t)(qi[r] * s.Lk + j));
+        const bool kept = j >= qs[r] && j < qe[r] && dr.kept((uint32_t)(qi[r] * s.Lk + j));
+        if (kept) bits[r] |= 1ull << bit;
+        sc[n][e] = kept ? p * dr.keep : 0.f;
+      }
+    }
+    if (keepBits) {
+#pragma unroll
+      for (int r = 0; r < 2; r++) {
+        uint64_t w = bits[r] | __shfl_xor_sync(0xffffffffu, bits[r], 1);
+        w |= __shfl_xor_sync(0xffffffffu, w, 2);
+        if (t == 0 && qi[r] < s.Lq) keepBits[keepWord(b, h, qi[r], kb / TC_ROWS, s)] = w;
       }
     }
     accumulateTileProduct(sc, Vs[stage], lane, o);
@@ -233,8 +261,9 @@ __global__ void __launch_bounds__(TC_THREADS) tcaForwardKernel(TcView q, TcView 
 }
 
 /** dq: a block per 64 queries; K and V tiles streamed through two stages; dS·K accumulated in registers. */
+template <bool KEEP_BITS>
 __global__ void __launch_bounds__(TC_THREADS) tcaDqKernel(TcView dOut, TcView q, TcView k, TcView v, const float* lse, const float* delta, const int* keyStart,
-                                                         const int* keyEnd, TcView dq, AttnShape s, Dropout drop) {
+                                                         const int* keyEnd, const uint64_t* keepBits, TcView dq, AttnShape s, Dropout drop) {
   __shared__ __align__(128) TcTile Ks[2];
   __shared__ __align__(128) TcTile Vs[2];
   __shared__ int range[2];
@@ -262,7 +291,7 @@ __global__ void __launch_bounds__(TC_THREADS) tcaDqKernel(TcView dOut, TcView q,
     }
   }
   blockKeyRange(keyStart, keyEnd, b, q0, s.Lq, s.Lk, range);
-  const int kMin = range[0], kMax = range[1];
+  const int kMin = range[0] & ~(TC_ROWS - 1), kMax = range[1];  // the forward's tiles
 
   // Q and dOut staged through stage 1, the first K/V tile into stage 0.
   copyTileAsync(q, b, q0, s.Lq, h, s.D, Ks[1]);
@@ -292,6 +321,11 @@ __global__ void __launch_bounds__(TC_THREADS) tcaDqKernel(TcView dOut, TcView q,
     cpAsyncCommit();
     cpAsyncWait<1>();
     __syncthreads();
+    uint64_t bits[2] = {0, 0};
+    if (KEEP_BITS)
+#pragma unroll
+      for (int r = 0; r < 2; r++)
+        if (qi[r] < s.Lq) bits[r] = keepBits[keepWord(b, h, qi[r], kb / TC_ROWS, s)];
     float sc[8][4], dp[8][4];
     productWithTileRows(qa, Ks[stage], lane, sc);
     productWithTileRows(ga, Vs[stage], lane, dp);
@@ -299,11 +333,12 @@ __global__ void __launch_bounds__(TC_THREADS) tcaDqKernel(TcView dOut, TcView q,
     for (int n = 0; n < 8; n++)
 #pragma unroll
       for (int e = 0; e < 4; e++) {
-        const int r = e >> 1, j = kb + n * 8 + 2 * t + (e & 1);
+        const int r = e >> 1, bit = n * 8 + 2 * t + (e & 1), j = kb + bit;
         float ds = 0.f;
         if (j >= qs[r] && j < qe[r]) {
           const float p = exp2f(sc[n][e] * scaleLog2 - lseR[r]);
-          ds = s.scale * p * (dr.factor((uint32_t)(qi[r] * s.Lk + j)) * dp[n][e] - deltaR[r]);
+          const float c = KEEP_BITS ? dr.factorOfBit(bits[r], bit) : dr.factor((uint32_t)(qi[r] * s.Lk + j));
+          ds = s.scale * p * (c * dp[n][e] - deltaR[r]);
         }
         sc[n][e] = ds;
       }
@@ -325,17 +360,22 @@ __global__ void __launch_bounds__(TC_THREADS) tcaDqKernel(TcView dOut, TcView q,
 
 /**
  * dk and dv: a block per 64 keys. The query tiles whose key ranges touch the block are listed
- * first, then streamed (Q and dOut tiles, with their rows' lse, delta and ranges) through two stages.
+ * first, then streamed (Q and dOut tiles, with their rows' lse, delta, ranges and keep-bit words)
+ * through two stages. A tile whose queries all see every key of the block skips the range tests.
  */
+template <bool KEEP_BITS>
 __global__ void __launch_bounds__(TC_THREADS) tcaDkDvKernel(TcView dOut, TcView q, TcView k, TcView v, const float* lse, const float* delta,
-                                                           const int* keyStart, const int* keyEnd, TcView dk, TcView dv, AttnShape s, Dropout drop) {
+                                                           const int* keyStart, const int* keyEnd, const uint64_t* keepBits, TcView dk, TcView dv, AttnShape s,
+                                                           Dropout drop) {
   __shared__ __align__(128) TcTile Qs[2];
   __shared__ __align__(128) TcTile Gs[2];
   __shared__ float lseS[2][TC_ROWS], deltaS[2][TC_ROWS];  // lse in log2 units
   __shared__ int startS[2][TC_ROWS], endS[2][TC_ROWS];
-  __shared__ int tiles[TCA_MAX_QUERY_TILES];
+  __shared__ uint64_t keepS[2][TC_ROWS];
+  __shared__ short tiles[TCA_MAX_QUERY_TILES];
+  __shared__ bool tileFull[TCA_MAX_QUERY_TILES];
   __shared__ int tileCount;
-  __shared__ int warpAny[TC_THREADS / 32];
+  __shared__ int warpAny[TC_THREADS / 32], warpAll[TC_THREADS / 32];
   const int b = blockIdx.z, h = blockIdx.y, k0 = blockIdx.x * TC_ROWS;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const int kLast = min(s.Lk, k0 + TC_ROWS) - 1;
@@ -345,23 +385,31 @@ __global__ void __launch_bounds__(TC_THREADS) tcaDkDvKernel(TcView dOut, TcView 
 #pragma unroll
   for (int r = 0; r < 2; r++) kj[r] = k0 + warp * 16 + g + 8 * r;
 
-  // The query tiles (in order) with a query whose valid range overlaps keys [k0, kLast]: 128 queries (two tiles) per pass.
+  // The query tiles (in order) with a query whose valid range overlaps keys [k0, kLast], and
+  // whether every query of the tile sees all 64 keys: 128 queries (two tiles) per pass.
   if (threadIdx.x == 0) tileCount = 0;
   const int queryTiles = (s.Lq + TC_ROWS - 1) / TC_ROWS;
   for (int i0 = 0; i0 < queryTiles * TC_ROWS; i0 += TC_THREADS) {
     const int i = i0 + threadIdx.x;
-    bool touches = false;
+    bool touches = false, sees = false;
     if (i < s.Lq) {
       const int st = keyStart[b * s.Lq + i], en = keyEnd[b * s.Lq + i];
       touches = rangeOk(st, en, s.Lk) && st <= kLast && en > k0;
+      sees = rangeOk(st, en, s.Lk) && st <= k0 && en >= k0 + TC_ROWS;
     }
-    const int any = __any_sync(0xffffffffu, touches);
-    if (lane == 0) warpAny[warp] = any;
+    const int any = __any_sync(0xffffffffu, touches), all = __all_sync(0xffffffffu, sees);
+    if (lane == 0) {
+      warpAny[warp] = any;
+      warpAll[warp] = all;
+    }
     __syncthreads();
     if (threadIdx.x == 0)
       for (int tt = 0; tt < TC_THREADS / TC_ROWS; tt++) {
         const int tile = i0 / TC_ROWS + tt;
-        if (tile < queryTiles && (warpAny[2 * tt] | warpAny[2 * tt + 1])) tiles[tileCount++] = tile;
+        if (tile < queryTiles && (warpAny[2 * tt] | warpAny[2 * tt + 1])) {
+          tileFull[tileCount] = warpAll[2 * tt] && warpAll[2 * tt + 1];
+          tiles[tileCount++] = (short)tile;
+        }
       }
     __syncthreads();
   }
@@ -377,6 +425,7 @@ __global__ void __launch_bounds__(TC_THREADS) tcaDkDvKernel(TcView dOut, TcView 
       const int i = i0 + threadIdx.x;
       int st = 0, en = 0;
       float ls = 0.f, dl = 0.f;
+      uint64_t kw = 0;
       if (i < s.Lq) {
         st = keyStart[b * s.Lq + i];
         en = keyEnd[b * s.Lq + i];
@@ -384,11 +433,13 @@ __global__ void __launch_bounds__(TC_THREADS) tcaDkDvKernel(TcView dOut, TcView 
         const long long li = ((long long)b * s.heads + h) * s.Lq + i;
         ls = lse[li] * LOG2E;
         dl = delta[li];
+        if (KEEP_BITS && en > k0 && st <= kLast) kw = keepBits[keepWord(b, h, i, k0 / TC_ROWS, s)];  // written by the forward for such queries
       }
       startS[stage][threadIdx.x] = st;
       endS[stage][threadIdx.x] = en;
       lseS[stage][threadIdx.x] = ls;
       deltaS[stage][threadIdx.x] = dl;
+      keepS[stage][threadIdx.x] = kw;
     }
   };
 
@@ -417,6 +468,7 @@ __global__ void __launch_bounds__(TC_THREADS) tcaDkDvKernel(TcView dOut, TcView 
     cpAsyncWait<1>();
     __syncthreads();
     const int i0 = tiles[n] * TC_ROWS;
+    const bool full = tileFull[n];
     float st[8][4], dpt[8][4];
     productWithTileRows(ka, Qs[stage], lane, st);   // Sᵀ: keys × queries
     productWithTileRows(va, Gs[stage], lane, dpt);  // dPᵀ = V · dOᵀ
@@ -426,9 +478,9 @@ __global__ void __launch_bounds__(TC_THREADS) tcaDkDvKernel(TcView dOut, TcView 
       for (int e = 0; e < 4; e++) {
         const int r = e >> 1, ii = nn * 8 + 2 * t + (e & 1), j = kj[r];
         float pc = 0.f, ds = 0.f;
-        if (j >= startS[stage][ii] && j < endS[stage][ii]) {
+        if (full || (j >= startS[stage][ii] && j < endS[stage][ii])) {
           const float p = exp2f(st[nn][e] * scaleLog2 - lseS[stage][ii]);
-          const float c = dr.factor((uint32_t)((i0 + ii) * s.Lk + j));
+          const float c = KEEP_BITS ? dr.factorOfBit(keepS[stage][ii], j - k0) : dr.factor((uint32_t)((i0 + ii) * s.Lk + j));
           pc = p * c;
           ds = s.scale * p * (c * dpt[nn][e] - deltaS[stage][ii]);
         }
@@ -464,31 +516,46 @@ inline bool tcAsyncEligible(int D, std::initializer_list<AttnView> views) {
   return true;
 }
 
-inline void launchTcForward(cudaStream_t stream, AttnView q, AttnView k, AttnView v, const int* keyStart, const int* keyEnd, FPtr out, float* lse,
-                            const AttnShape& s, const Dropout& d) {
+/**
+ * Forward. `keepBits` (keepBitsBytes(s) bytes, or null) receives the keep bits when the pipelined
+ * kernel runs; returns whether it did (the generic kernel writes none).
+ */
+inline bool launchTcForward(cudaStream_t stream, AttnView q, AttnView k, AttnView v, const int* keyStart, const int* keyEnd, FPtr out, float* lse,
+                            uint64_t* keepBits, const AttnShape& s, const Dropout& d) {
   dim3 grid((s.Lq + TC_ROWS - 1) / TC_ROWS, s.heads, s.B);
   uint16_t* o = (uint16_t*)out.p;
   const AttnView outView{out, (long long)s.Lq * s.heads * s.D, (long long)s.heads * s.D};
-  if (tcAsyncEligible(s.D, {q, k, v, outView}))
-    tcaForwardKernel<<<grid, TC_THREADS, 0, stream>>>(tcView(q), tcView(k), tcView(v), keyStart, keyEnd, o, lse, s, d);
+  const bool async = tcAsyncEligible(s.D, {q, k, v, outView});
+  if (async)
+    tcaForwardKernel<<<grid, TC_THREADS, 0, stream>>>(tcView(q), tcView(k), tcView(v), keyStart, keyEnd, o, lse, keepBits, s, d);
   else
     tcAttentionForwardKernel<<<grid, TC_THREADS, 0, stream>>>(tcView(q), tcView(k), tcView(v), keyStart, keyEnd, o, lse, s, d);
   CK_LAUNCH("attention (tensor cores)");
+  return async && keepBits;
 }
 
+/** Backward; `keepBits`: the forward's keep bits for exactly this dropout and shape, or null (hash again). */
 inline void launchTcBackward(cudaStream_t stream, FPtr dOut, AttnView q, AttnView k, AttnView v, const float* lse, const float* delta, const int* keyStart,
-                             const int* keyEnd, AttnView dq, AttnView dk, AttnView dv, const AttnShape& s, const Dropout& d) {
+                             const int* keyEnd, const uint64_t* keepBits, AttnView dq, AttnView dk, AttnView dv, const AttnShape& s, const Dropout& d) {
   // dOut is contiguous [B, Lq, heads·D].
   const AttnView g{dOut, (long long)s.Lq * s.heads * s.D, (long long)s.heads * s.D};
   dim3 gq((s.Lq + TC_ROWS - 1) / TC_ROWS, s.heads, s.B), gk((s.Lk + TC_ROWS - 1) / TC_ROWS, s.heads, s.B);
   if (tcAsyncEligible(s.D, {q, k, v, g, dq})) {
-    tcaDqKernel<<<gq, TC_THREADS, 0, stream>>>(tcView(g), tcView(q), tcView(k), tcView(v), lse, delta, keyStart, keyEnd, tcView(dq), s, d);
+    if (keepBits)
+      tcaDqKernel<true><<<gq, TC_THREADS, 0, stream>>>(tcView(g), tcView(q), tcView(k), tcView(v), lse, delta, keyStart, keyEnd, keepBits, tcView(dq), s, d);
+    else
+      tcaDqKernel<false><<<gq, TC_THREADS, 0, stream>>>(tcView(g), tcView(q), tcView(k), tcView(v), lse, delta, keyStart, keyEnd, nullptr, tcView(dq), s, d);
   } else {
     tcAttentionDqKernel<<<gq, TC_THREADS, 0, stream>>>(tcView(g), tcView(q), tcView(k), tcView(v), lse, delta, keyStart, keyEnd, tcView(dq), s, d);
   }
   CK_LAUNCH("attentionBackward dq (tensor cores)");
   if (tcAsyncEligible(s.D, {q, k, v, g, dk, dv}) && (s.Lq + TC_ROWS - 1) / TC_ROWS <= TCA_MAX_QUERY_TILES) {
-    tcaDkDvKernel<<<gk, TC_THREADS, 0, stream>>>(tcView(g), tcView(q), tcView(k), tcView(v), lse, delta, keyStart, keyEnd, tcView(dk), tcView(dv), s, d);
+    if (keepBits)
+      tcaDkDvKernel<true><<<gk, TC_THREADS, 0, stream>>>(tcView(g), tcView(q), tcView(k), tcView(v), lse, delta, keyStart, keyEnd, keepBits, tcView(dk), tcView(dv),
+                                                          s, d);
+    else
+      tcaDkDvKernel<false><<<gk, TC_THREADS, 0, stream>>>(tcView(g), tcView(q), tcView(k), tcView(v), lse, delta, keyStart, keyEnd, nullptr, tcView(dk),
+                                                           tcView(dv), s, d);
   } else {
     tcAttentionDkDvKernel<<<gk, TC_THREADS, 0, stream>>>(tcView(g), tcView(q), tcView(k), tcView(v), lse, delta, keyStart, keyEnd, tcView(dk), tcView(dv), s, d);
   }

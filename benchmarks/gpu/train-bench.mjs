@@ -159,11 +159,29 @@ function inferenceBench(gpu) {
     const warm = context.slice(0, 64);
     warm[32] = MASK_ID;
     fillBlanks(model, warm, { ...options, maxTokens: 4, minTokens: 4 });
-    const start = performance.now();
+    // The context's prefill plus one token, then the same with 64 tokens: the difference is 63 decode steps.
+    let start = performance.now();
+    fillBlanks(model, context, { ...options, maxTokens: 1, minTokens: 1 });
+    const firstSeconds = (performance.now() - start) / 1000;
+    start = performance.now();
     const r = fillBlanks(model, context, options);
     const seconds = (performance.now() - start) / 1000;
+    // Once more with per-op GPU timing (events add overhead, so the timing above is without).
+    gpu.synchronize();
+    gpu.profileReport(true);
+    gpu.setProfiling(true);
+    try {
+      fillBlanks(model, context, options);
+    } finally {
+      gpu.setProfiling(false);
+    }
+    const ops = gpu.profileReport(true).sort((a, b) => b.ms - a.ms);
+    const gpuMs = ops.reduce((n, o) => n + o.ms, 0);
     const generated = r.blanks.reduce((n, b) => n + b.length, 0) + (r.finished.filter(Boolean).length);
-    return { model: 'glm-base', context: context.length, generatedTokens: generated, seconds, tokensPerSecond: generated / seconds };
+    const decodeTokensPerSecond = (generated - 1) / (seconds - firstSeconds);
+    console.log(`    blank filling: prefill + first token ${(firstSeconds * 1000).toFixed(1)} ms; ${generated} tokens in ${(seconds * 1000).toFixed(1)} ms wall; a profiled run: GPU time in ops ${gpuMs.toFixed(1)} ms`);
+    for (const o of ops.slice(0, 8)) console.log(`    ${o.ms.toFixed(2).padStart(9)} ms  ${String(o.calls).padStart(6)}×  ${o.op}`);
+    return { model: 'glm-base', context: context.length, generatedTokens: generated, seconds, tokensPerSecond: generated / seconds, firstTokenSeconds: firstSeconds, decodeTokensPerSecond, gpuMs, ops };
   } finally {
     model.dispose();
   }
@@ -220,7 +238,7 @@ for (const [name, precision] of runs) {
 
 try {
   results.inference = inferenceBench(gpu);
-  console.log(`blank filling (glm-base, KV cache, greedy, 400-token context): ${results.inference.tokensPerSecond.toFixed(1)} tokens/s`);
+  console.log(`blank filling (glm-base, KV cache, greedy, 400-token context): ${results.inference.tokensPerSecond.toFixed(1)} tokens/s with the prefill, ${results.inference.decodeTokensPerSecond.toFixed(1)} tokens/s decoding`);
 } catch (e) {
   console.log(`inference bench failed: ${e.code ?? ''} ${e.message}`);
   results.errors.push(`inference: ${e.message}`);

@@ -505,8 +505,7 @@ __device__ inline void lnLoadRow(FPtr p, long long base, int H, int lane, float 
 }
 
 __device__ inline uint32_t lnPackBf16(float lo, float hi) {
-  const __nv_bfloat16 a = __float2bfloat16_rn(lo), b = __float2bfloat16_rn(hi);
-  return (uint32_t)*(const uint16_t*)&a | ((uint32_t)*(const uint16_t*)&b << 16);
+  return (uint32_t)__bfloat16_as_ushort(__float2bfloat16_rn(lo)) | ((uint32_t)__bfloat16_as_ushort(__float2bfloat16_rn(hi)) << 16);
 }
 
 template <int CPL, bool VEC>

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <type_traits>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -388,24 +389,60 @@ static void product(bool tA, bool tB, int M, int N, int K, float alpha, FPtr A, 
   S.gemm.gemm(S.stream, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, geluAux);
 }
 
-static void scatterAddRowsSorted(FPtr src, const int* ids, int count, int rows, int width, FPtr dst, int errKind) {
+/** One id array of a sorted row scatter: dst[ids[t], :] += src[t, :], bad ids reported as errKind. */
+struct ScatterJob {
+  const int* ids;
+  int rows;
+  FPtr dst;
+  int errKind;
+};
+
+/**
+ * dst[ids[t], :] += src[t, :] for t < count, for up to three id arrays over the same src: one
+ * batched bitonic sort of the (id, t) keys, then the two-level segmented sum (kernels.cuh).
+ */
+static void scatterAddRowsSorted(FPtr src, int count, int width, const ScatterJob* jobs, int n) {
+  if (count <= 0 || width <= 0 || n <= 0) return;
   int padded = SORT_CHUNK;
   while (padded < count) padded <<= 1;
-  Scratch keys((size_t)padded * 8, "a row scatter's sort");
+  bool alias = false;
+  for (int a = 0; a < n; a++)
+    for (int b = a + 1; b < n; b++) alias = alias || jobs[a].dst.p == jobs[b].dst.p;
+  if (n > 1 && (alias || (long long)padded * n > INT_MAX)) {
+    for (int a = 0; a < n; a++) scatterAddRowsSorted(src, count, width, jobs + a, 1);
+    return;
+  }
+  const int total = padded * n;
+  Scratch keys((size_t)total * 8, "a row scatter's sort");
   unsigned long long* k = keys.as<unsigned long long>();
-  makeSortKeysKernel<<<blocksFor(padded, 256), 256, 0, S.stream>>>(ids, count, k, padded);
+  SortIds ids{};
+  ScatterTargets tg{};
+  for (int a = 0; a < n; a++) {
+    ids.ids[a] = jobs[a].ids;
+    tg.dst[a] = jobs[a].dst;
+    tg.rows[a] = jobs[a].rows;
+    tg.errKind[a] = jobs[a].errKind;
+  }
+  makeSortKeysKernel<<<blocksFor(total, 256), 256, 0, S.stream>>>(ids, count, k, padded, n);
   CK_LAUNCH("sort keys");
-  bitonicSharedKernel<<<padded / SORT_CHUNK, 1024, 0, S.stream>>>(k, 2, SORT_CHUNK);
+  const int segMask = padded - 1;
+  bitonicSharedKernel<<<total / SORT_CHUNK, 1024, 0, S.stream>>>(k, 2, SORT_CHUNK, segMask);
   CK_LAUNCH("bitonic sort");
   for (int kk = 2 * SORT_CHUNK; kk <= padded; kk <<= 1) {
     for (int j = kk >> 1; j >= SORT_CHUNK; j >>= 1) {
-      bitonicGlobalKernel<<<blocksFor(padded, 256), 256, 0, S.stream>>>(k, padded, j, kk);
+      bitonicGlobalKernel<<<blocksFor(total, 256), 256, 0, S.stream>>>(k, total, j, kk, segMask);
       CK_LAUNCH("bitonic sort");
     }
-    bitonicSharedKernel<<<padded / SORT_CHUNK, 1024, 0, S.stream>>>(k, kk, kk);
+    bitonicSharedKernel<<<total / SORT_CHUNK, 1024, 0, S.stream>>>(k, kk, kk, segMask);
     CK_LAUNCH("bitonic sort");
   }
-  segmentedRowSumKernel<<<count, 256, 0, S.stream>>>(src, k, count, rows, width, dst, errKind, S.errDev);
+  const int chunks = (count + SEG_CHUNK - 1) / SEG_CHUNK;
+  Scratch partial((size_t)n * chunks * 2 * width * sizeof(double), "a row scatter's partial sums");
+  segmentedSumChunkKernel<<<dim3(chunks, (width + SEG_BLOCK_COLS - 1) / SEG_BLOCK_COLS, n), SEG_WARPS * 32, 0, S.stream>>>(
+      src, k, padded, count, width, tg, partial.as<double>(), S.errDev);
+  CK_LAUNCH("segmented row sum");
+  segmentedSumSpanKernel<<<dim3(chunks, (width + SEG_SPAN_COLS - 1) / SEG_SPAN_COLS, n), 256, 0, S.stream>>>(k, padded, count, width, tg,
+                                                                                                              partial.as<double>());
   CK_LAUNCH("segmented row sum");
 }
 
@@ -475,28 +512,92 @@ static void opEmbedding(const Call& c) {
 
 static void opEmbeddingBackward(const Call& c) {
   const int T = (int)c.i("tokens"), H = (int)c.i("hiddenSize"), V = (int)c.i("vocab"), P = (int)c.i("positions");
-  const FPtr dOut = c.fp("dOut");
-  scatterAddRowsSorted(dOut, c.ints("inputIds"), T, V, H, c.fp("dWordEmb"), ERR_INPUT_ID);
-  scatterAddRowsSorted(dOut, c.ints("positionIds"), T, P, H, c.fp("dPosEmb"), ERR_POSITION_ID);
+  ScatterJob jobs[SORT_MAX_SEGMENTS] = {{c.ints("inputIds"), V, c.fp("dWordEmb"), ERR_INPUT_ID}, {c.ints("positionIds"), P, c.fp("dPosEmb"), ERR_POSITION_ID}};
+  int n = 2;
   const int* blockIds = c.ints("blockPositionIds");
   const FPtr dBlock = c.fpopt("dBlockPosEmb");
-  if (blockIds && dBlock) scatterAddRowsSorted(dOut, blockIds, T, P, H, dBlock, ERR_BLOCK_POSITION_ID);
+  if (blockIds && dBlock) jobs[n++] = {blockIds, P, dBlock, ERR_BLOCK_POSITION_ID};
+  scatterAddRowsSorted(c.fp("dOut"), T, H, jobs, n);
+}
+
+/** Columns per lane of the warp-per-row layer-norm kernels for H (0: H > 1024, the block-per-row kernels). */
+static int lnColumnsPerLane(int H, bool vec) {
+  const int need = (H + 31) / 32;
+  if (vec) return H % 128 == 0 && (need == 4 || need == 8 || need == 16 || need == 24 || need == 32) ? need : 0;
+  for (int cpl : {1, 2, 4, 8, 16, 24, 32})
+    if (need <= cpl) return cpl;
+  return 0;
+}
+
+/** Can rows of p be read four elements at a time (aligned to 4 elements)? */
+static bool lnVecAligned(FPtr p) { return ((uintptr_t)p.p % (uintptr_t)(4 * p.bytes())) == 0; }
+
+/** Calls f(std::integral_constant<int, CPL>{}, std::bool_constant<VEC>{}) for the instantiated (cpl, vec). */
+template <typename F>
+static void lnDispatch(int cpl, bool vec, F&& f) {
+  if (vec) {
+    switch (cpl) {
+      case 4: return f(std::integral_constant<int, 4>{}, std::true_type{});
+      case 8: return f(std::integral_constant<int, 8>{}, std::true_type{});
+      case 16: return f(std::integral_constant<int, 16>{}, std::true_type{});
+      case 24: return f(std::integral_constant<int, 24>{}, std::true_type{});
+      case 32: return f(std::integral_constant<int, 32>{}, std::true_type{});
+    }
+  } else {
+    switch (cpl) {
+      case 1: return f(std::integral_constant<int, 1>{}, std::false_type{});
+      case 2: return f(std::integral_constant<int, 2>{}, std::false_type{});
+      case 4: return f(std::integral_constant<int, 4>{}, std::false_type{});
+      case 8: return f(std::integral_constant<int, 8>{}, std::false_type{});
+      case 16: return f(std::integral_constant<int, 16>{}, std::false_type{});
+      case 24: return f(std::integral_constant<int, 24>{}, std::false_type{});
+      case 32: return f(std::integral_constant<int, 32>{}, std::false_type{});
+    }
+  }
+  throw GpuError("GPU_INTERNAL", "layer norm: no kernel for " + std::to_string(cpl) + " columns per lane");
 }
 
 static void opLayerNorm(const Call& c) {
   const int R = (int)c.i("rows"), H = (int)c.i("hiddenSize");
-  layerNormKernel<<<R, 256, 0, S.stream>>>(c.fp("x"), c.fp("gamma"), c.fp("beta"), c.fp("y"), c.fl("mean"), c.fl("rstd"), H, c.f("eps"));
+  const FPtr x = c.fp("x"), gamma = c.fp("gamma"), beta = c.fp("beta"), y = c.fp("y");
+  if (R <= 0) return;
+  const bool vec = lnColumnsPerLane(H, true) > 0 && lnVecAligned(x) && lnVecAligned(gamma) && lnVecAligned(beta) && lnVecAligned(y);
+  const int cpl = lnColumnsPerLane(H, vec);
+  if (cpl == 0) {
+    layerNormKernel<<<R, 256, 0, S.stream>>>(x, gamma, beta, y, c.fl("mean"), c.fl("rstd"), H, c.f("eps"));
+    CK_LAUNCH("layerNorm");
+    return;
+  }
+  lnDispatch(cpl, vec, [&](auto C, auto V) {
+    layerNormWarpKernel<decltype(C)::value, decltype(V)::value>
+        <<<(R + LN_WARPS - 1) / LN_WARPS, LN_WARPS * 32, 0, S.stream>>>(x, gamma, beta, y, c.fl("mean"), c.fl("rstd"), R, H, c.f("eps"));
+  });
   CK_LAUNCH("layerNorm");
 }
 
 static void opLayerNormBackward(const Call& c) {
   const int R = (int)c.i("rows"), H = (int)c.i("hiddenSize");
-  const FPtr dy = c.fp("dy"), x = c.fp("x");
+  const FPtr dy = c.fp("dy"), x = c.fp("x"), gamma = c.fp("gamma"), dx = c.fp("dx");
   const float *mean = c.fl("mean"), *rstd = c.fl("rstd");
-  layerNormBackwardDxKernel<<<R, 256, 0, S.stream>>>(dy, x, c.fp("gamma"), mean, rstd, c.fp("dx"), H, c.b("accumulate"));
-  CK_LAUNCH("layerNormBackward dx");
-  columnSumAdd(DyTimesXHat{dy, x, mean, rstd, H}, R, H, c.fp("dGamma"), "layerNormBackward dGamma");
-  columnSumAdd(PlainValue{dy, H}, R, H, c.fp("dBeta"), "layerNormBackward dBeta");
+  if (R <= 0 || H <= 0) return;
+  const int cpl = lnColumnsPerLane(H, false);
+  if (cpl == 0) {
+    layerNormBackwardDxKernel<<<R, 256, 0, S.stream>>>(dy, x, gamma, mean, rstd, dx, H, c.b("accumulate"));
+    CK_LAUNCH("layerNormBackward dx");
+    columnSumAdd(DyTimesXHat{dy, x, mean, rstd, H}, R, H, c.fp("dGamma"), "layerNormBackward dGamma");
+    columnSumAdd(PlainValue{dy, H}, R, H, c.fp("dBeta"), "layerNormBackward dBeta");
+    return;
+  }
+  const int blocks = (R + LNB_ROWS - 1) / LNB_ROWS;
+  Scratch partial((size_t)blocks * 2 * H * sizeof(double), "layerNormBackward column sums");
+  const bool accumulate = c.b("accumulate");
+  lnDispatch(cpl, false, [&](auto C, auto) {
+    layerNormBackwardFusedKernel<decltype(C)::value>
+        <<<blocks, LN_WARPS * 32, 0, S.stream>>>(dy, x, gamma, mean, rstd, dx, R, H, accumulate, partial.as<double>());
+  });
+  CK_LAUNCH("layerNormBackward");
+  layerNormParamGradKernel<<<dim3((H + 31) / 32, 2), dim3(32, 8), 0, S.stream>>>(partial.as<double>(), blocks, H, c.fp("dGamma"), c.fp("dBeta"));
+  CK_LAUNCH("layerNormBackward dGamma/dBeta");
 }
 
 static void opLinear(const Call& c) {
@@ -660,7 +761,8 @@ static void opGatherRows(const Call& c) {
 }
 
 static void opScatterAddRows(const Call& c) {
-  scatterAddRowsSorted(c.fp("dOut"), c.ints("index"), (int)c.i("count"), (int)c.i("rows"), (int)c.i("width"), c.fp("dx"), ERR_ROW_INDEX);
+  const ScatterJob job{c.ints("index"), (int)c.i("rows"), c.fp("dx"), ERR_ROW_INDEX};
+  scatterAddRowsSorted(c.fp("dOut"), (int)c.i("count"), (int)c.i("width"), &job, 1);
 }
 
 static void opLogits(const Call& c) {

@@ -3,6 +3,8 @@
 // oracle: @blankglm/backend-ref. Every reduction has a fixed order, so results are bit-identical
 // from run to run (no floating-point atomics anywhere).
 #pragma once
+#include <climits>
+
 #include "common.cuh"
 
 // Kinds of bad input a kernel can report (index into DEVICE_ERROR_KINDS in addon.cu).
@@ -266,15 +268,29 @@ __global__ void gatherRowsKernel(FPtr x, const int* index, FPtr out, int T, int 
 
 // ---- a deterministic sort of (row id, t) pairs: bitonic network over 64-bit keys ----
 // key = (uint32 id) << 32 | t, so equal ids keep increasing t (a stable order); padding is ~0.
+// Several id arrays can be sorted in one pass: segment s holds keys [s·padded, (s+1)·padded)
+// (padded a power of two ≥ SORT_CHUNK), and every segment ends up ascending.
 constexpr int SORT_CHUNK = 2048;  // elements sorted in shared memory by one block of 1024 threads
+constexpr int SORT_MAX_SEGMENTS = 3;
 
-__global__ void makeSortKeysKernel(const int* ids, int count, unsigned long long* keys, int padded) {
-  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < padded; i += gridDim.x * blockDim.x)
-    keys[i] = i < count ? ((unsigned long long)(uint32_t)ids[i] << 32) | (uint32_t)i : ~0ULL;
+struct SortIds {
+  const int* ids[SORT_MAX_SEGMENTS];
+};
+
+/** The direction of the bitonic stage of size k at (global) index i: ascending at k = padded. */
+__host__ __device__ inline bool bitonicAscending(long long i, long long segMask, long long k) { return ((i & segMask) & k) == 0; }
+
+__global__ void makeSortKeysKernel(SortIds src, int count, unsigned long long* keys, int padded, int segments) {
+  const long long n = (long long)padded * segments;
+  for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x) {
+    const int s = (int)(e / padded), i = (int)(e % padded);
+    const int* ids = s == 0 ? src.ids[0] : s == 1 ? src.ids[1] : src.ids[2];
+    keys[e] = i < count ? ((unsigned long long)(uint32_t)ids[i] << 32) | (uint32_t)i : ~0ULL;
+  }
 }
 
 /** All stages with k in [kFirst, kLast] and j ≤ 1024, on chunks of 2048 (global index decides direction). */
-__global__ void __launch_bounds__(1024) bitonicSharedKernel(unsigned long long* keys, int kFirst, int kLast) {
+__global__ void __launch_bounds__(1024) bitonicSharedKernel(unsigned long long* keys, int kFirst, int kLast, int segMask) {
   __shared__ unsigned long long s[SORT_CHUNK];
   const int base = blockIdx.x * SORT_CHUNK;
   s[threadIdx.x] = keys[base + threadIdx.x];
@@ -284,7 +300,7 @@ __global__ void __launch_bounds__(1024) bitonicSharedKernel(unsigned long long* 
       __syncthreads();
       const int t = threadIdx.x;
       const int i = (t / j) * 2 * j + (t % j), p = i + j;
-      const bool ascending = ((base + i) & k) == 0;
+      const bool ascending = bitonicAscending(base + i, segMask, k);
       const unsigned long long a = s[i], b = s[p];
       if ((a > b) == ascending) {
         s[i] = b;
@@ -297,12 +313,12 @@ __global__ void __launch_bounds__(1024) bitonicSharedKernel(unsigned long long* 
   keys[base + threadIdx.x + 1024] = s[threadIdx.x + 1024];
 }
 
-__global__ void bitonicGlobalKernel(unsigned long long* keys, int n, int j, int k) {
+__global__ void bitonicGlobalKernel(unsigned long long* keys, int n, int j, int k, int segMask) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= n) return;
   const int p = i ^ j;
   if (p <= i) return;
-  const bool ascending = (i & k) == 0;
+  const bool ascending = bitonicAscending(i, segMask, k);
   const unsigned long long a = keys[i], b = keys[p];
   if ((a > b) == ascending) {
     keys[i] = b;
@@ -310,28 +326,252 @@ __global__ void bitonicGlobalKernel(unsigned long long* keys, int n, int j, int 
   }
 }
 
+// ---- segmented row sums over the sorted keys: dst[row, :] += Σ src[t, :] over index[t] = row ----
+// Two levels, fixed orders, so results are bit-identical from run to run:
+//  1. segmentedSumChunkKernel: block (q, columns, segment) owns sorted positions [q·C, q·C + C)
+//     (C = SEG_CHUNK) and 128 columns. Warp w walks its unit of SEG_UNIT positions in order,
+//     summing each piece (run of equal ids) in f64. A group (all positions of one id) inside the
+//     unit goes straight to dst; a piece of a longer group goes to the unit's slot (0: the piece
+//     holding the unit's first position, 1: the last piece). Then the warp whose unit first holds
+//     such a group in this chunk adds the slots of the consecutive units in unit order; a group
+//     inside the chunk goes to dst, a longer one to the chunk's partial (slot 0/1 as for units).
+//  2. segmentedSumSpanKernel: block (q, columns, segment) handles the group that crosses the end
+//     of chunk q and starts in it: it adds the partials of chunks q, q+1, … in chunk order to dst.
+// Bad ids: the piece holding a group's first sorted position reports it (the first t of the
+// group), and nothing of that group is added. Sums are f64 (the reference's accumulation).
+constexpr int SEG_UNIT = 32;                       // sorted positions walked by one warp
+constexpr int SEG_WARPS = 8;                       // warps per block
+constexpr int SEG_CHUNK = SEG_UNIT * SEG_WARPS;    // sorted positions per block
+constexpr int SEG_COLS = 4;                        // columns per lane: lane + 32·c of the block's 128
+constexpr int SEG_BLOCK_COLS = SEG_COLS * 32;
+constexpr int SEG_SPAN_COLS = 256;                 // columns per block of the span kernel
+constexpr long long SEG_NO_ID = LLONG_MIN;         // window entry outside [0, count): equals no id
+
+struct ScatterTargets {
+  FPtr dst[SORT_MAX_SEGMENTS];
+  int rows[SORT_MAX_SEGMENTS];
+  int errKind[SORT_MAX_SEGMENTS];
+};
+
+/** a[s] for s in 0..2 without a dynamically indexed (local-memory) copy of a kernel parameter. */
+template <typename T>
+__host__ __device__ inline T pickSegment(const T (&a)[SORT_MAX_SEGMENTS], int s) {
+  return s == 0 ? a[0] : s == 1 ? a[1] : a[2];
+}
+
+__host__ __device__ inline int sortedKeyId(unsigned long long k) { return (int)(uint32_t)(k >> 32); }
+__host__ __device__ inline int sortedKeyT(unsigned long long k) { return (int)(uint32_t)k; }
+
+// The window `win` holds the ids of sorted positions q·C − 1 … q·C + C: win[p + 1] is local
+// position p of the chunk (SEG_NO_ID outside [0, count)). A unit starts at local u0 and has len
+// (1…SEG_UNIT) positions.
+
+/** Does the piece of the unit's walk end at its local position i (u0 + i)? */
+__host__ __device__ inline bool segPieceEnds(const long long* win, int u0, int len, int i) {
+  return i == len - 1 || win[u0 + i + 2] != win[u0 + i + 1];
+}
+
+/** For the piece [u0 + first, u0 + last]: does its group start before the unit / go on past it? */
+__host__ __device__ inline void segPieceOpen(const long long* win, int u0, int len, int first, int last, bool& before, bool& after) {
+  const long long g = win[u0 + first + 1];
+  before = first == 0 && win[u0] == g;
+  after = last == len - 1 && win[u0 + len + 1] == g;
+}
+
 /**
- * dst[row, :] += Σ src[t, :] over the t with index[t] = row, given the sorted keys: block s
- * handles the group starting at sorted position s (other blocks exit), summing in f64 in
- * increasing t — deterministic, and the reference's order.
+ * The groups that warp w combines over the units of the chunk: those with a piece in unit w that
+ * is not a whole group and that do not come from an earlier unit of this chunk. At most two: the
+ * piece holding the unit's first position (slot 0) and the unit's last piece (slot 1).
  */
-__global__ void segmentedRowSumKernel(FPtr src, const unsigned long long* keys, int count, int rows, int W, FPtr dst, int errKind,
-                                      DeviceErrorRecord* err) {
-  const int s = blockIdx.x;
-  const int row = (int)(uint32_t)(keys[s] >> 32);
-  if (s > 0 && (int)(uint32_t)(keys[s - 1] >> 32) == row) return;
-  if (row < 0 || row >= rows) {
-    if (threadIdx.x == 0) reportDeviceError(err, errKind, (long long)(keys[s] & 0xffffffffULL), row, rows);
-    return;
+struct SegHandled {
+  int n;
+  long long id[2];
+  int slot[2];
+};
+
+__host__ __device__ inline SegHandled segHandled(const long long* win, int w, int u0, int len) {
+  SegHandled h;
+  h.n = 0;
+  if (len <= 0) return h;
+  const long long g1 = win[u0 + 1];
+  const bool before1 = win[u0] == g1;
+  const bool whole1 = win[u0 + len] == g1;  // the unit's last position has the first one's id
+  const bool after1 = whole1 && win[u0 + len + 1] == g1;
+  if ((before1 || after1) && (w == 0 || !before1)) {
+    h.id[h.n] = g1;
+    h.slot[h.n++] = 0;
   }
-  int end = s + 1;
-  while (end < count && (int)(uint32_t)(keys[end] >> 32) == row) end++;
-  for (int c = threadIdx.x; c < W; c += blockDim.x) {
-    double sum = 0;
-    for (int g = s; g < end; g++) sum += (double)src[(long long)(keys[g] & 0xffffffffULL) * W + c];
-    const long long o = (long long)row * W + c;
-    dst[o] = (float)((double)dst[o] + sum);
+  if (!whole1) {
+    const long long g2 = win[u0 + len];
+    if (win[u0 + len + 1] == g2) {
+      h.id[h.n] = g2;
+      h.slot[h.n++] = 1;
+    }
   }
+  return h;
+}
+
+/** One past the last unit of the chunk (from w + 1 on) whose first position has id g. */
+__host__ __device__ inline int segUnitsEnd(const long long* win, int w, int chunkLen, long long g) {
+  int v = w + 1;
+  while (v < SEG_WARPS && v * SEG_UNIT < chunkLen && win[v * SEG_UNIT + 1] == g) v++;
+  return v;
+}
+
+/** Where group g of the chunk goes: dst when it neither starts before nor goes past the chunk, else the chunk's slot. */
+__host__ __device__ inline bool segChunkInside(const long long* win, long long g, int& chunkSlot) {
+  chunkSlot = win[1] == g ? 0 : 1;
+  return win[0] != g && win[SEG_CHUNK + 1] != g;
+}
+
+__device__ inline void segAddToDst(FPtr dst, long long row, int W, int colBase, int lane, const double (&s)[SEG_COLS]) {
+#pragma unroll
+  for (int c = 0; c < SEG_COLS; c++) {
+    const int col = colBase + c * 32 + lane;
+    if (col < W) {
+      const long long o = row * W + col;
+      dst[o] = (float)((double)dst[o] + s[c]);
+    }
+  }
+}
+
+__global__ void __launch_bounds__(SEG_WARPS * 32) segmentedSumChunkKernel(FPtr src, const unsigned long long* keysAll, int padded, int count, int W,
+                                                                           ScatterTargets tg, double* partialAll, DeviceErrorRecord* err) {
+  __shared__ long long win[SEG_CHUNK + 2];
+  __shared__ int tOf[SEG_CHUNK];
+  __shared__ double slots[SEG_WARPS][2][SEG_BLOCK_COLS];
+  const int seg = blockIdx.z, q = blockIdx.x;
+  const unsigned long long* keys = keysAll + (long long)seg * padded;
+  const int chunks = (count + SEG_CHUNK - 1) / SEG_CHUNK;
+  double* partial = partialAll + (long long)seg * chunks * 2 * W;
+  const FPtr dst = pickSegment(tg.dst, seg);
+  const int rows = pickSegment(tg.rows, seg);
+  const int c0 = q * SEG_CHUNK, chunkLen = min(SEG_CHUNK, count - c0);
+  for (int i = threadIdx.x; i < SEG_CHUNK + 2; i += blockDim.x) {
+    const long long p = (long long)c0 - 1 + i;
+    const bool in = p >= 0 && p < count;
+    const unsigned long long k = in ? keys[p] : 0ULL;
+    win[i] = in ? (long long)sortedKeyId(k) : SEG_NO_ID;
+    if (i >= 1 && i <= SEG_CHUNK) tOf[i - 1] = in ? sortedKeyT(k) : 0;
+  }
+  __syncthreads();
+
+  const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+  const int colBase = blockIdx.y * SEG_BLOCK_COLS;
+  const int u0 = w * SEG_UNIT, len = max(0, min(SEG_UNIT, chunkLen - u0));
+  double acc[SEG_COLS];
+#pragma unroll
+  for (int c = 0; c < SEG_COLS; c++) acc[c] = 0;
+  int first = 0;
+  constexpr int BATCH = 8;  // rows loaded ahead, so several loads are in flight per lane
+  for (int i0 = 0; i0 < len; i0 += BATCH) {
+    float v[BATCH][SEG_COLS];
+#pragma unroll
+    for (int k = 0; k < BATCH; k++) {
+      const int i = i0 + k;
+      const long long rowOff = (long long)tOf[u0 + min(i, len - 1)] * W;
+#pragma unroll
+      for (int c = 0; c < SEG_COLS; c++) {
+        const int col = colBase + c * 32 + lane;
+        v[k][c] = i < len && col < W ? (float)src[rowOff + col] : 0.f;
+      }
+    }
+#pragma unroll
+    for (int k = 0; k < BATCH; k++) {
+      const int i = i0 + k;
+      if (i >= len) break;
+#pragma unroll
+      for (int c = 0; c < SEG_COLS; c++) acc[c] += v[k][c];
+      if (!segPieceEnds(win, u0, len, i)) continue;
+      bool before, after;
+      segPieceOpen(win, u0, len, first, i, before, after);
+      const long long row = win[u0 + first + 1];
+      const bool ok = row >= 0 && row < rows;
+      if (!before && !ok && lane == 0 && blockIdx.y == 0) reportDeviceError(err, pickSegment(tg.errKind, seg), tOf[u0 + first], row, rows);
+      if (!before && !after) {
+        if (ok) segAddToDst(dst, row, W, colBase, lane, acc);
+      } else {
+#pragma unroll
+        for (int c = 0; c < SEG_COLS; c++) slots[w][first == 0 ? 0 : 1][c * 32 + lane] = acc[c];
+      }
+#pragma unroll
+      for (int c = 0; c < SEG_COLS; c++) acc[c] = 0;
+      first = i + 1;
+    }
+  }
+  __syncthreads();
+
+  const SegHandled h = segHandled(win, w, u0, len);
+#pragma unroll
+  for (int m = 0; m < 2; m++) {
+    if (m >= h.n) break;
+    const long long g = h.id[m];
+    double s[SEG_COLS];
+#pragma unroll
+    for (int c = 0; c < SEG_COLS; c++) s[c] = slots[w][h.slot[m]][c * 32 + lane];
+    const int vEnd = segUnitsEnd(win, w, chunkLen, g);
+    for (int v = w + 1; v < vEnd; v++) {
+#pragma unroll
+      for (int c = 0; c < SEG_COLS; c++) s[c] += slots[v][0][c * 32 + lane];
+    }
+    int chunkSlot;
+    if (segChunkInside(win, g, chunkSlot)) {
+      if (g >= 0 && g < rows) segAddToDst(dst, g, W, colBase, lane, s);
+    } else {
+#pragma unroll
+      for (int c = 0; c < SEG_COLS; c++) {
+        const int col = colBase + c * 32 + lane;
+        if (col < W) partial[((long long)q * 2 + chunkSlot) * W + col] = s[c];
+      }
+    }
+  }
+}
+
+/** Is chunk q the first chunk of a group that goes on past it? Then g is its id. */
+__host__ __device__ inline bool segSpanStart(const unsigned long long* keys, int count, int q, int& g) {
+  const long long e = (long long)(q + 1) * SEG_CHUNK;  // the next chunk's first position
+  if (e >= count) return false;
+  g = sortedKeyId(keys[e - 1]);
+  if (sortedKeyId(keys[e]) != g) return false;
+  return q == 0 || sortedKeyId(keys[(long long)q * SEG_CHUNK - 1]) != g;
+}
+
+/** Does chunk r (> the group's first) still hold group g, i.e. does it start with g? */
+__host__ __device__ inline bool segChunkHolds(const unsigned long long* keys, int count, long long r, int g) {
+  return r * SEG_CHUNK < count && sortedKeyId(keys[r * SEG_CHUNK]) == g;
+}
+
+__global__ void __launch_bounds__(256) segmentedSumSpanKernel(const unsigned long long* keysAll, int padded, int count, int W, ScatterTargets tg,
+                                                              const double* partialAll) {
+  __shared__ int firstOut;
+  const int seg = blockIdx.z, q = blockIdx.x;
+  const unsigned long long* keys = keysAll + (long long)seg * padded;
+  const int chunks = (count + SEG_CHUNK - 1) / SEG_CHUNK;
+  const double* partial = partialAll + (long long)seg * chunks * 2 * W;
+  int g;
+  if (!segSpanStart(keys, count, q, g)) return;  // uniform over the block
+  if (g < 0 || g >= pickSegment(tg.rows, seg)) return;  // reported by the chunk kernel
+  // The group's chunks are q … last: the chunks after q that start with g (contiguous, sorted).
+  if (threadIdx.x == 0) firstOut = INT_MAX;
+  __syncthreads();
+  for (long long r0 = q + 1;; r0 += blockDim.x) {
+    const long long r = r0 + threadIdx.x;
+    if (!segChunkHolds(keys, count, r, g)) atomicMin(&firstOut, (int)r);
+    __syncthreads();
+    const bool found = firstOut != INT_MAX;
+    __syncthreads();
+    if (found) break;
+  }
+  const int last = firstOut - 1;
+  const int col = blockIdx.y * SEG_SPAN_COLS + threadIdx.x;
+  if (col >= W) return;
+  const int firstSlot = sortedKeyId(keys[(long long)q * SEG_CHUNK]) == g ? 0 : 1;
+  double s = partial[((long long)q * 2 + firstSlot) * W + col];
+#pragma unroll 8
+  for (int r = q + 1; r <= last; r++) s += partial[(long long)r * 2 * W + col];
+  const FPtr dst = pickSegment(tg.dst, seg);
+  const long long o = (long long)g * W + col;
+  dst[o] = (float)((double)dst[o] + s);
 }
 
 // ---- layer norm ----
@@ -375,6 +615,189 @@ __global__ void layerNormBackwardDxKernel(FPtr dy, FPtr x, FPtr gamma, const flo
     const double xh = (x[row + h] - mean) * rstd;
     const double grad = rstd * ((double)dy[row + h] * gamma[h] - gMean - xh * gxMean);
     dx[row + h] = (float)(accumulate ? (double)dx[row + h] + grad : grad);
+  }
+}
+
+// ---- layer norm, a warp per row (H ≤ 32·CPL ≤ 1024) ----
+// Lane `lane` owns CPL columns of the row, kept in registers: with VEC (H = 32·CPL, CPL % 4 == 0,
+// rows 4-element aligned) element j is column (j/4)·128 + 4·lane + j%4, loaded four at a time;
+// otherwise element j is column 32·j + lane (columns ≥ H are skipped). Same f64 math as the
+// block-per-row kernels above; row sums are warp sums in a fixed order.
+__host__ __device__ inline int lnColumn(bool vec, int j, int lane) { return vec ? (j >> 2) * 128 + lane * 4 + (j & 3) : j * 32 + lane; }
+
+template <int CPL, bool VEC>
+__device__ inline void lnLoadRow(FPtr p, long long base, int H, int lane, float (&v)[CPL]) {
+  if constexpr (VEC) {
+    static_assert(CPL % 4 == 0, "VEC rows are read four columns at a time");
+#pragma unroll
+    for (int k = 0; k < CPL / 4; k++) {
+      const long long o = base + k * 128 + lane * 4;
+      if (!p.bf) {
+        const float4 q = *(const float4*)((const float*)p.p + o);
+        v[4 * k] = q.x, v[4 * k + 1] = q.y, v[4 * k + 2] = q.z, v[4 * k + 3] = q.w;
+      } else {
+        const uint2 q = *(const uint2*)((const __nv_bfloat16*)p.p + o);
+        v[4 * k] = bf16BitsToFloat((uint16_t)(q.x & 0xffffu)), v[4 * k + 1] = bf16BitsToFloat((uint16_t)(q.x >> 16));
+        v[4 * k + 2] = bf16BitsToFloat((uint16_t)(q.y & 0xffffu)), v[4 * k + 3] = bf16BitsToFloat((uint16_t)(q.y >> 16));
+      }
+    }
+  } else {
+#pragma unroll
+    for (int j = 0; j < CPL; j++) {
+      const int c = j * 32 + lane;
+      v[j] = c < H ? (float)p[base + c] : 0.f;
+    }
+  }
+}
+
+__device__ inline uint32_t lnPackBf16(float lo, float hi) {
+  return (uint32_t)__bfloat16_as_ushort(__float2bfloat16_rn(lo)) | ((uint32_t)__bfloat16_as_ushort(__float2bfloat16_rn(hi)) << 16);
+}
+
+template <int CPL, bool VEC>
+__device__ inline void lnStoreRow(FPtr p, long long base, int H, int lane, const float (&v)[CPL]) {
+  if constexpr (VEC) {
+#pragma unroll
+    for (int k = 0; k < CPL / 4; k++) {
+      const long long o = base + k * 128 + lane * 4;
+      if (!p.bf) *(float4*)((float*)p.p + o) = make_float4(v[4 * k], v[4 * k + 1], v[4 * k + 2], v[4 * k + 3]);
+      else *(uint2*)((__nv_bfloat16*)p.p + o) = make_uint2(lnPackBf16(v[4 * k], v[4 * k + 1]), lnPackBf16(v[4 * k + 2], v[4 * k + 3]));
+    }
+  } else {
+#pragma unroll
+    for (int j = 0; j < CPL; j++) {
+      const int c = j * 32 + lane;
+      if (c < H) p[base + c] = v[j];
+    }
+  }
+}
+
+constexpr int LN_WARPS = 8;  // warps (rows in flight) per block
+
+/** layerNorm: one warp per row; two-pass mean and biased variance in f64; saves mean and rstd. */
+template <int CPL, bool VEC>
+__global__ void __launch_bounds__(LN_WARPS * 32) layerNormWarpKernel(FPtr x, FPtr gamma, FPtr beta, FPtr y, float* meanOut, float* rstdOut, int R, int H,
+                                                                     double eps) {
+  const int lane = threadIdx.x & 31;
+  const int row = blockIdx.x * LN_WARPS + (threadIdx.x >> 5);
+  if (row >= R) return;  // the whole warp
+  const long long base = (long long)row * H;
+  float v[CPL];
+  lnLoadRow<CPL, VEC>(x, base, H, lane, v);
+  double s = 0;
+#pragma unroll
+  for (int j = 0; j < CPL; j++)
+    if (VEC || j * 32 + lane < H) s += v[j];
+  const double mean = warpSum(s) / H;
+  double sq = 0;
+#pragma unroll
+  for (int j = 0; j < CPL; j++)
+    if (VEC || j * 32 + lane < H) {
+      const double d = v[j] - mean;
+      sq += d * d;
+    }
+  const double var = warpSum(sq) / H;
+  const double rstd = 1.0 / sqrt(var + eps);
+  float g[CPL], b[CPL];
+  lnLoadRow<CPL, VEC>(gamma, 0, H, lane, g);
+  lnLoadRow<CPL, VEC>(beta, 0, H, lane, b);
+#pragma unroll
+  for (int j = 0; j < CPL; j++) v[j] = (float)((v[j] - mean) * rstd * g[j] + b[j]);
+  lnStoreRow<CPL, VEC>(y, base, H, lane, v);
+  if (lane == 0) {
+    meanOut[row] = (float)mean;
+    rstdOut[row] = (float)rstd;
+  }
+}
+
+/**
+ * layerNormBackward, fused: block b owns rows [b·LNB_ROWS, …); warp w takes rows b·LNB_ROWS + w,
+ * + LN_WARPS, … in order. Per row (dy and x read once, columns 32·j + lane): dx as
+ * layerNormBackwardDxKernel, and each lane adds dy·x̂ and dy of its columns to f64 column sums
+ * (in registers: scalar loads keep this kernel under 255 registers for H = 1024). The warps' sums are then added in warp
+ * order into partial[b][0 = dGamma, 1 = dBeta][H]; layerNormParamGradKernel adds the blocks'
+ * partials in block order to dGamma and dBeta.
+ */
+constexpr int LNB_ROWS_PER_WARP = 8;
+constexpr int LNB_ROWS = LN_WARPS * LNB_ROWS_PER_WARP;
+
+template <int CPL>
+__global__ void __launch_bounds__(LN_WARPS * 32) layerNormBackwardFusedKernel(FPtr dy, FPtr x, FPtr gamma, const float* meanIn, const float* rstdIn, FPtr dx,
+                                                                              int R, int H, bool accumulate, double* partial) {
+  __shared__ double colSum[2][CPL * 32];
+  __shared__ float gammaS[CPL * 32];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  for (int c = threadIdx.x; c < H; c += blockDim.x) gammaS[c] = gamma[c];
+  __syncthreads();
+  double dG[CPL], dB[CPL];
+#pragma unroll
+  for (int j = 0; j < CPL; j++) dG[j] = dB[j] = 0;
+  for (int i = 0; i < LNB_ROWS_PER_WARP; i++) {
+    const int row = blockIdx.x * LNB_ROWS + i * LN_WARPS + warp;
+    if (row >= R) break;  // the whole warp
+    const long long base = (long long)row * H;
+    float d[CPL], xv[CPL];
+    lnLoadRow<CPL, false>(dy, base, H, lane, d);
+    lnLoadRow<CPL, false>(x, base, H, lane, xv);
+    const double mean = meanIn[row], rstd = rstdIn[row];
+    double gs = 0, gxs = 0;
+#pragma unroll
+    for (int j = 0; j < CPL; j++) {
+      const int c = j * 32 + lane;
+      if (c < H) {
+        const double xh = (xv[j] - mean) * rstd;
+        const double g = (double)d[j] * gammaS[c];
+        gs += g;
+        gxs += g * xh;
+        dG[j] += (double)d[j] * xh;
+        dB[j] += (double)d[j];
+      }
+    }
+    const double gMean = warpSum(gs) / H;
+    const double gxMean = warpSum(gxs) / H;
+#pragma unroll
+    for (int j = 0; j < CPL; j++) {
+      const int c = j * 32 + lane;
+      if (c < H) {
+        const double xh = (xv[j] - mean) * rstd;
+        const double grad = rstd * ((double)d[j] * gammaS[c] - gMean - xh * gxMean);
+        dx[base + c] = (float)(accumulate ? (double)dx[base + c] + grad : grad);
+      }
+    }
+  }
+  for (int w = 0; w < LN_WARPS; w++) {
+    if (warp == w) {
+#pragma unroll
+      for (int j = 0; j < CPL; j++) {
+        const int c = j * 32 + lane;
+        if (c < H) {
+          colSum[0][c] = (w == 0 ? 0.0 : colSum[0][c]) + dG[j];
+          colSum[1][c] = (w == 0 ? 0.0 : colSum[1][c]) + dB[j];
+        }
+      }
+    }
+    __syncthreads();
+  }
+  for (int c = threadIdx.x; c < H; c += blockDim.x) {
+    partial[((long long)blockIdx.x * 2) * H + c] = colSum[0][c];
+    partial[((long long)blockIdx.x * 2 + 1) * H + c] = colSum[1][c];
+  }
+}
+
+/** Block (columns, which): out[c] += Σ_b partial[b][which][c], b in order within 8 strided sums, then the 8 in order. */
+__global__ void layerNormParamGradKernel(const double* partial, int blocks, int H, FPtr dGamma, FPtr dBeta) {
+  __shared__ double tile[8][33];
+  const int c = blockIdx.x * 32 + threadIdx.x, which = blockIdx.y;
+  double s = 0;
+  if (c < H)
+    for (int b = threadIdx.y; b < blocks; b += 8) s += partial[((long long)b * 2 + which) * H + c];
+  tile[threadIdx.y][threadIdx.x] = s;
+  __syncthreads();
+  if (threadIdx.y == 0 && c < H) {
+    double t = 0;
+    for (int i = 0; i < 8; i++) t += tile[i][threadIdx.x];
+    const FPtr out = which == 0 ? dGamma : dBeta;
+    out[c] = (float)((double)out[c] + t);
   }
 }
 

@@ -20,6 +20,7 @@ const coreFile = existsSync(out) ? readdirSync(out).find((f) => /^gpu-check-.*\.
 const core = coreFile ? read(coreFile) : null;
 const full = read('gpu-check-full.json');
 const bench = read('train-bench.json');
+const attention = read('attention-bench.json');
 const eager = read('hf-eager/hf_peer.json');
 const compiled = read('hf-compile/hf_peer.json');
 const lines = [];
@@ -51,7 +52,13 @@ for (const g of bench?.train ?? []) {
   for (const o of g.profile.ops.slice(0, 12)) lines.push(`  ${o.ms.toFixed(2).padStart(9)} ms ${String(o.calls).padStart(5)}x  ${o.op}`);
 }
 lines.push('');
-if (bench?.inference) row('blank filling, glm-base, KV cache (tokens/s)', bench.inference.tokensPerSecond.toFixed(1));
+if (bench?.inference) {
+  const inf = bench.inference;
+  row('blank filling, glm-base, KV cache (tokens/s)', inf.tokensPerSecond.toFixed(1), inf.decodeTokensPerSecond !== undefined ? `decode ${inf.decodeTokensPerSecond.toFixed(1)}` : '');
+}
+for (const a of attention?.shapes ?? []) {
+  row(`attention ${a.shape} (${a.heads} heads), ms per call`, `fwd ${a.forwardMs.toFixed(3)}`, `bwd ${a.backwardMs.toFixed(3)}`, `bwd hashing ${a.backwardHashingMs.toFixed(3)}`, `${a.forwardTflops.toFixed(0)}/${a.backwardTflops.toFixed(0)} TFLOP/s`);
+}
 for (const e of [...(bench?.errors ?? []), ...(eager?.errors ?? []), ...(compiled?.errors ?? [])]) lines.push(`note: ${String(e).split('\n')[0].slice(0, 160)}`);
 const text = lines.join('\n');
 writeFileSync(join(out, 'summary.txt'), `${text}\n`);

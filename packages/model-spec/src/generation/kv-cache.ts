@@ -12,7 +12,7 @@
 //   prefill A          .   .  x x x |  .  .  .      Part A: bidirectional among itself
 //   decode g1          .   .  x x x |  x  .  .      generated tokens: all of Part A + earlier
 //   decode g2          .   .  x x x |  x  x  .      generated tokens, causally
-import { runAll, validateOpArgs, type Backend, type OpArgs, type OpCall, type OpName, type Tensor } from '@blankglm/tensor';
+import { runAll, type Backend, type OpArgs, type OpCall, type OpName, type Tensor } from '@blankglm/tensor';
 import { BufferGroup } from '../model/buffers.js';
 import { NO_DROPOUT } from '../model/dropout.js';
 import type { GlmModel } from '../model/glm-model.js';
@@ -238,10 +238,9 @@ export class KvCache {
 
     const g = new BufferGroup(be);
     // Every call of the step goes to the backend as one sequence (one crossing for backends with
-    // runSequence, e.g. the CUDA addon), validated as it is added.
+    // runSequence, e.g. the CUDA addon; every backend validates each call).
     const calls: OpCall[] = [];
     const add = <K extends OpName>(op: K, args: OpArgs[K]): void => {
-      validateOpArgs(op, args);
       calls.push({ op, args } as OpCall);
     };
     try {

@@ -14,7 +14,7 @@
 //   query B           1 1 1 1 | 1 1 0
 //
 // so each query attends to one contiguous key range [keyStart, keyEnd).
-import { runOp, type Activation, type Backend, type DropoutAttrs, type GlmBatch, type Rng, type StridedView, type Tensor } from '@blankglm/tensor';
+import { runAll, runOp, type Activation, type Backend, type DropoutAttrs, type GlmBatch, type Rng, type StridedView, type Tensor } from '@blankglm/tensor';
 import { validateConfig, type GlmConfig } from '../config.js';
 import { checkStateDict, formatStateDictReport, initParameters, numel, parameterSpecs, reportIsClean, type ParamSpec, type StateDict } from '../params.js';
 import { BufferGroup } from './buffers.js';
@@ -317,9 +317,10 @@ export class GlmModel {
   /** Rounds the f32 parameters into their bf16 copies (dropoutAdd with p = 0 is the catalogue's cast). */
   private refreshLowPrecisionWeights(): void {
     if (!this.low) return;
-    for (const { master, copy } of this.low.all) {
-      runOp(this.backend, 'dropoutAdd', { x: master, residual: null, out: copy, size: master.size, dropout: { p: 0, seed: 0, stream: 0 } });
-    }
+    runAll(
+      this.backend,
+      this.low.all.map(({ master, copy }) => ({ op: 'dropoutAdd', args: { x: master, residual: null, out: copy, size: master.size, dropout: { p: 0, seed: 0, stream: 0 } } })),
+    );
   }
 
   /** A model with fresh parameters (`rng`) or loaded ones (`stateDict`). */
@@ -377,10 +378,10 @@ export class GlmModel {
     this.gradTensors = modelTensors(grads, this.config);
   }
 
-  /** Sets every gradient to zero (backward only ever adds). */
+  /** Sets every gradient to zero (backward only ever adds). One sequence: backends may merge the fills into one launch. */
   zeroGrad(): void {
     this.ensureGrads();
-    for (const spec of this.specs) runOp(this.backend, 'fill', { x: this.gradByName!.get(spec.name)!, offset: 0, size: numel(spec.shape), value: 0 });
+    runAll(this.backend, this.specs.map((spec) => ({ op: 'fill', args: { x: this.gradByName!.get(spec.name)!, offset: 0, size: numel(spec.shape), value: 0 } })));
   }
 
   /** Parameters with their gradient buffers and specs, for optimizers. */
@@ -406,7 +407,7 @@ export class GlmModel {
     this.ensureGrads();
     const out = this.backend.alloc('f32', this.specs.length, 'gradSquares');
     try {
-      this.specs.forEach((spec, i) => runOp(this.backend, 'sumSquares', { x: this.gradByName!.get(spec.name)!, size: numel(spec.shape), out, outIndex: i }));
+      runAll(this.backend, this.specs.map((spec, i) => ({ op: 'sumSquares', args: { x: this.gradByName!.get(spec.name)!, size: numel(spec.shape), out, outIndex: i } })));
       return Float64Array.from(this.backend.read(out));
     } finally {
       this.backend.free(out);

@@ -1,7 +1,7 @@
 // AdamW over a GlmModel's parameters (PyTorch AdamW / apex FusedAdam in adam_w_mode): decoupled
 // weight decay, none on biases and LayerNorm parameters (ParamSpec.decay), optional clipping of
 // the global gradient norm folded into the update as `gradScale` (gradients stay untouched).
-import { runOp, type Tensor } from '@blankglm/tensor';
+import { runAll, type Tensor } from '@blankglm/tensor';
 import { numel, type StateDict } from '../params.js';
 import type { GlmModel } from '../model/glm-model.js';
 
@@ -102,12 +102,17 @@ export class AdamW {
     // Megatron's clip_grad_norm: scale by maxNorm / (norm + 1e-6) when that is below 1.
     const gradScale = this.maxGradNorm > 0 ? Math.min(1, this.maxGradNorm / (gradNorm + 1e-6)) : 1;
     this.stepCount++;
-    for (const s of this.slots) {
-      runOp(this.model.backend, 'adamw', {
-        param: s.param, grad: s.grad, m: s.m, v: s.v, size: s.size, lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps,
-        weightDecay: s.decay ? this.weightDecay : 0, step: this.stepCount, gradScale,
-      });
-    }
+    // One sequence: backends may merge the per-parameter updates into one launch.
+    runAll(
+      this.model.backend,
+      this.slots.map((s) => ({
+        op: 'adamw',
+        args: {
+          param: s.param, grad: s.grad, m: s.m, v: s.v, size: s.size, lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps,
+          weightDecay: s.decay ? this.weightDecay : 0, step: this.stepCount, gradScale,
+        },
+      })),
+    );
     return { gradNorm, gradScale, lr, step: this.stepCount };
   }
 

@@ -588,9 +588,21 @@ static void opLayerNormBackward(const Call& c) {
     columnSumAdd(PlainValue{dy, H}, R, H, c.fp("dBeta"), "layerNormBackward dBeta");
     return;
   }
+  const bool accumulate = c.b("accumulate");
+  if (!dy.bf && !x.bf && !gamma.bf && !dx.bf) {
+    const int blocks = (R + LNF_ROWS - 1) / LNF_ROWS;
+    Scratch partial((size_t)blocks * 2 * H * sizeof(double), "layerNormBackward column sums");
+    lnDispatch(cpl, false, [&](auto C, auto) {
+      layerNormBackwardF32Kernel<decltype(C)::value><<<blocks, LN_WARPS * 32, 0, S.stream>>>((const float*)dy.p, (const float*)x.p, (const float*)gamma.p, mean,
+                                                                                         rstd, (float*)dx.p, R, H, accumulate, partial.as<double>());
+    });
+    CK_LAUNCH("layerNormBackward");
+    layerNormParamGradKernel<<<dim3((H + 31) / 32, 2), dim3(32, 8), 0, S.stream>>>(partial.as<double>(), blocks, H, c.fp("dGamma"), c.fp("dBeta"));
+    CK_LAUNCH("layerNormBackward dGamma/dBeta");
+    return;
+  }
   const int blocks = (R + LNB_ROWS - 1) / LNB_ROWS;
   Scratch partial((size_t)blocks * 2 * H * sizeof(double), "layerNormBackward column sums");
-  const bool accumulate = c.b("accumulate");
   lnDispatch(cpl, false, [&](auto C, auto) {
     layerNormBackwardFusedKernel<decltype(C)::value>
         <<<blocks, LN_WARPS * 32, 0, S.stream>>>(dy, x, gamma, mean, rstd, dx, R, H, accumulate, partial.as<double>());
@@ -655,6 +667,12 @@ static void byHeadDim(int D, Args&&... args) {
 template <int DMAX>
 struct LaunchForward {
   static void go(const Call& c, const AttnShape& s, const Dropout& d, float* lse) {
+    if (s.Lq <= ATT_DECODE_MAX_QUERIES) {
+      attentionDecodeKernel<DMAX><<<dim3(s.Lq, s.heads, s.B), ATT_DECODE_THREADS, 0, S.stream>>>(c.view("q").attn(), c.view("k").attn(), c.view("v").attn(),
+                                                                                                c.ints("keyStart"), c.ints("keyEnd"), c.fp("out"), lse, s, d);
+      CK_LAUNCH("attention (decode)");
+      return;
+    }
     dim3 grid((s.Lq + ATT_QUERIES - 1) / ATT_QUERIES, s.heads, s.B);
     attentionForwardKernel<DMAX><<<grid, ATT_QUERIES, 0, S.stream>>>(c.view("q").attn(), c.view("k").attn(), c.view("v").attn(), c.ints("keyStart"),
                                                                      c.ints("keyEnd"), c.fp("out"), lse, s, d);

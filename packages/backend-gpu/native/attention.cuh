@@ -127,6 +127,64 @@ __global__ void __launch_bounds__(ATT_QUERIES) attentionForwardKernel(AttnView q
   if (lseOut) lseOut[((long long)b * s.heads + h) * s.Lq + i] = active ? m + logf(l) : 0.f;
 }
 
+/**
+ * Forward for few queries (decoding with a key/value cache: Lq ≤ ATT_DECODE_MAX_QUERIES): one
+ * block per (query, head, row) spreads the keys over its threads instead of giving each query one
+ * thread. Pass 1: the largest score; pass 2, a chunk of keys at a time: probabilities (with
+ * dropout) into shared memory, then threads d < D add Σ p·v[d] in key order. Same results as
+ * attentionForwardKernel up to f32 summation order; deterministic.
+ */
+constexpr int ATT_DECODE_MAX_QUERIES = 16;
+constexpr int ATT_DECODE_THREADS = 128;
+constexpr int ATT_DECODE_CHUNK = 1024;
+
+template <int DMAX>
+__global__ void __launch_bounds__(ATT_DECODE_THREADS) attentionDecodeKernel(AttnView q, AttnView k, AttnView v, const int* keyStart, const int* keyEnd, FPtr out,
+                                                                           float* lseOut, AttnShape s, Dropout drop) {
+  __shared__ float qs[DMAX];
+  __shared__ float p[ATT_DECODE_CHUNK];
+  __shared__ float red[32];
+  const int i = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+  const int D = s.D, W = s.heads * s.D;
+  const uint32_t stream = drop.stream + (uint32_t)(b * s.heads + h);
+  const int start = keyStart[b * s.Lq + i], end = keyEnd[b * s.Lq + i];
+  const FPtr o = out + (((long long)b * s.Lq + i) * W + h * D);
+  if (!rangeOk(start, end, s.Lk)) {  // reported by checkKeyRangesKernel; the row is zero
+    for (int d = threadIdx.x; d < D; d += blockDim.x) o[d] = 0.f;
+    if (lseOut && threadIdx.x == 0) lseOut[((long long)b * s.heads + h) * s.Lq + i] = 0.f;
+    return;
+  }
+  for (int d = threadIdx.x; d < DMAX; d += blockDim.x) qs[d] = d < D ? (float)q.at(b, i)[h * D + d] : 0.f;
+  __syncthreads();
+  auto score = [&](int j) {
+    const FPtr kr = k.at(b, j) + h * D;
+    float dot = 0.f;
+#pragma unroll
+    for (int d = 0; d < DMAX; d++)
+      if (d < D) dot = fmaf(qs[d], kr[d], dot);
+    return s.scale * dot;
+  };
+  float m = -INFINITY;
+  for (int j = start + threadIdx.x; j < end; j += blockDim.x) m = fmaxf(m, score(j));
+  m = blockMax(m, red, -INFINITY);
+  float l = 0.f, acc = 0.f;  // acc: output dim threadIdx.x (threads < D)
+  for (int c0 = start; c0 < end; c0 += ATT_DECODE_CHUNK) {
+    const int c1 = min(end, c0 + ATT_DECODE_CHUNK);
+    for (int j = c0 + threadIdx.x; j < c1; j += blockDim.x) {
+      const float pj = expf(score(j) - m);
+      l += pj;
+      p[j - c0] = pj * (float)dropoutFactor(drop, stream, (uint32_t)(i * s.Lk + j));
+    }
+    __syncthreads();
+    if (threadIdx.x < D)
+      for (int j = c0; j < c1; j++) acc = fmaf(p[j - c0], v.at(b, j)[h * D + threadIdx.x], acc);
+    __syncthreads();
+  }
+  l = blockSum(l, red);
+  if (threadIdx.x < D) o[threadIdx.x] = acc / l;
+  if (lseOut && threadIdx.x == 0) lseOut[((long long)b * s.heads + h) * s.Lq + i] = m + logf(l);
+}
+
 /** delta[b, h, i] = Σ_d dOut[b, i, h·D + d] · out[b, i, h·D + d] (one warp per (b, i, h)). */
 __global__ void attentionDeltaKernel(FPtr dOut, FPtr out, float* delta, AttnShape s) {
   const long long warp = ((long long)blockIdx.x * blockDim.x + threadIdx.x) / 32;

@@ -214,7 +214,8 @@ __global__ void __launch_bounds__(TC_THREADS) tcaForwardKernel(TcView q, TcView 
       m[r] = newMax;
       l[r] *= correction[r];
     }
-    uint64_t bits[2] = {0, 0};
+    // This thread's keep bits of row r: halves[r][n / 4] bit (n % 4)·8 + (e & 1), shifted by 2t at the end (compile-time shifts).
+    uint32_t halves[2][2] = {{0, 0}, {0, 0}};
 #pragma unroll
     for (int n = 0; n < 8; n++) {
       o[n][0] *= correction[0];
@@ -223,20 +224,23 @@ __global__ void __launch_bounds__(TC_THREADS) tcaForwardKernel(TcView q, TcView 
       o[n][3] *= correction[1];
 #pragma unroll
       for (int e = 0; e < 4; e++) {
-        const int r = e >> 1, bit = n * 8 + 2 * t + (e & 1), j = kb + bit;
+        const int r = e >> 1, j = kb + n * 8 + 2 * t + (e & 1);
         const float p = exp2f(sc[n][e] - base[r]);
         l[r] += p;
         const bool kept = j >= qs[r] && j < qe[r] && dr.kept((uint32_t)(qi[r] * s.Lk + j));
-        if (kept) bits[r] |= 1ull << bit;
+        halves[r][n >> 2] |= (uint32_t)kept << ((n & 3) * 8 + (e & 1));
         sc[n][e] = kept ? p * dr.keep : 0.f;
       }
     }
     if (keepBits) {
 #pragma unroll
       for (int r = 0; r < 2; r++) {
-        uint64_t w = bits[r] | __shfl_xor_sync(0xffffffffu, bits[r], 1);
-        w |= __shfl_xor_sync(0xffffffffu, w, 2);
-        if (t == 0 && qi[r] < s.Lq) keepBits[keepWord(b, h, qi[r], kb / TC_ROWS, s)] = w;
+        uint32_t lo = halves[r][0] << (2 * t), hi = halves[r][1] << (2 * t);
+        lo |= __shfl_xor_sync(0xffffffffu, lo, 1);
+        hi |= __shfl_xor_sync(0xffffffffu, hi, 1);
+        lo |= __shfl_xor_sync(0xffffffffu, lo, 2);
+        hi |= __shfl_xor_sync(0xffffffffu, hi, 2);
+        if (t == 0 && qi[r] < s.Lq) keepBits[keepWord(b, h, qi[r], kb / TC_ROWS, s)] = (uint64_t)hi << 32 | lo;
       }
     }
     accumulateTileProduct(sc, Vs[stage], lane, o);
@@ -321,11 +325,11 @@ __global__ void __launch_bounds__(TC_THREADS) tcaDqKernel(TcView dOut, TcView q,
     cpAsyncCommit();
     cpAsyncWait<1>();
     __syncthreads();
-    uint64_t bits[2] = {0, 0};
+    uint64_t bits[2] = {0, 0};  // row r's keep bits of this tile, shifted right by 2t: bit n·8 + (e & 1) is element (n, e)
     if (KEEP_BITS)
 #pragma unroll
       for (int r = 0; r < 2; r++)
-        if (qi[r] < s.Lq) bits[r] = keepBits[keepWord(b, h, qi[r], kb / TC_ROWS, s)];
+        if (qi[r] < s.Lq) bits[r] = keepBits[keepWord(b, h, qi[r], kb / TC_ROWS, s)] >> (2 * t);
     float sc[8][4], dp[8][4];
     productWithTileRows(qa, Ks[stage], lane, sc);
     productWithTileRows(ga, Vs[stage], lane, dp);
@@ -333,11 +337,11 @@ __global__ void __launch_bounds__(TC_THREADS) tcaDqKernel(TcView dOut, TcView q,
     for (int n = 0; n < 8; n++)
 #pragma unroll
       for (int e = 0; e < 4; e++) {
-        const int r = e >> 1, bit = n * 8 + 2 * t + (e & 1), j = kb + bit;
+        const int r = e >> 1, j = kb + n * 8 + 2 * t + (e & 1);
         float ds = 0.f;
         if (j >= qs[r] && j < qe[r]) {
           const float p = exp2f(sc[n][e] * scaleLog2 - lseR[r]);
-          const float c = KEEP_BITS ? dr.factorOfBit(bits[r], bit) : dr.factor((uint32_t)(qi[r] * s.Lk + j));
+          const float c = KEEP_BITS ? dr.factorOfBit(bits[r], n * 8 + (e & 1)) : dr.factor((uint32_t)(qi[r] * s.Lk + j));
           ds = s.scale * p * (c * dp[n][e] - deltaR[r]);
         }
         sc[n][e] = ds;
@@ -371,7 +375,7 @@ __global__ void __launch_bounds__(TC_THREADS) tcaDkDvKernel(TcView dOut, TcView 
   __shared__ __align__(128) TcTile Gs[2];
   __shared__ float lseS[2][TC_ROWS], deltaS[2][TC_ROWS];  // lse in log2 units
   __shared__ int startS[2][TC_ROWS], endS[2][TC_ROWS];
-  __shared__ uint64_t keepS[2][TC_ROWS];
+  __shared__ uint32_t keepS[2][TC_ROWS][2];  // each query's keep-bit word for this key block, as two halves
   __shared__ short tiles[TCA_MAX_QUERY_TILES];
   __shared__ bool tileFull[TCA_MAX_QUERY_TILES];
   __shared__ int tileCount;
@@ -439,7 +443,8 @@ __global__ void __launch_bounds__(TC_THREADS) tcaDkDvKernel(TcView dOut, TcView 
       endS[stage][threadIdx.x] = en;
       lseS[stage][threadIdx.x] = ls;
       deltaS[stage][threadIdx.x] = dl;
-      keepS[stage][threadIdx.x] = kw;
+      keepS[stage][threadIdx.x][0] = (uint32_t)kw;
+      keepS[stage][threadIdx.x][1] = (uint32_t)(kw >> 32);
     }
   };
 
@@ -480,7 +485,8 @@ __global__ void __launch_bounds__(TC_THREADS) tcaDkDvKernel(TcView dOut, TcView 
         float pc = 0.f, ds = 0.f;
         if (full || (j >= startS[stage][ii] && j < endS[stage][ii])) {
           const float p = exp2f(st[nn][e] * scaleLog2 - lseS[stage][ii]);
-          const float c = KEEP_BITS ? dr.factorOfBit(keepS[stage][ii], j - k0) : dr.factor((uint32_t)((i0 + ii) * s.Lk + j));
+          const int off = j - k0;  // this thread's key within the block: fixed per r
+          const float c = KEEP_BITS ? ((keepS[stage][ii][off >> 5] >> (off & 31)) & 1 ? dr.keep : 0.f) : dr.factor((uint32_t)((i0 + ii) * s.Lk + j));
           pc = p * c;
           ds = s.scale * p * (c * dpt[nn][e] - deltaS[stage][ii]);
         }

@@ -784,6 +784,79 @@ __global__ void __launch_bounds__(LN_WARPS * 32) layerNormBackwardFusedKernel(FP
   }
 }
 
+/**
+ * layerNormBackward for f32 tensors (the residual stream in training): as the fused kernel above
+ * but in f32 arithmetic (row sums and per-lane column sums; the layer-norm threshold is NMSE 1e-6,
+ * f32 rounding gives ~1e-12) with typed loads, 32 rows per block and two blocks per SM. Writes
+ * the block's column sums as f64 partials for layerNormParamGradKernel.
+ */
+constexpr int LNF_ROWS_PER_WARP = 4;
+constexpr int LNF_ROWS = LN_WARPS * LNF_ROWS_PER_WARP;
+
+template <int CPL>
+__global__ void __launch_bounds__(LN_WARPS * 32, 2) layerNormBackwardF32Kernel(const float* dy, const float* x, const float* gamma, const float* meanIn,
+                                                                              const float* rstdIn, float* dx, int R, int H, bool accumulate, double* partial) {
+  __shared__ float colSum[2][CPL * 32];
+  __shared__ float gammaS[CPL * 32];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  for (int c = threadIdx.x; c < H; c += blockDim.x) gammaS[c] = gamma[c];
+  __syncthreads();
+  float dG[CPL], dB[CPL];
+#pragma unroll
+  for (int j = 0; j < CPL; j++) dG[j] = dB[j] = 0.f;
+  for (int i = 0; i < LNF_ROWS_PER_WARP; i++) {
+    const int row = blockIdx.x * LNF_ROWS + i * LN_WARPS + warp;
+    if (row >= R) break;  // the whole warp
+    const float* dyRow = dy + (long long)row * H;
+    const float* xRow = x + (long long)row * H;
+    float d[CPL], xh[CPL];
+    const float mean = meanIn[row], rstd = rstdIn[row];
+#pragma unroll
+    for (int j = 0; j < CPL; j++) {
+      const int c = j * 32 + lane;
+      d[j] = c < H ? dyRow[c] : 0.f;
+      xh[j] = c < H ? (xRow[c] - mean) * rstd : 0.f;
+    }
+    float gs = 0.f, gxs = 0.f;
+#pragma unroll
+    for (int j = 0; j < CPL; j++) {
+      const int c = j * 32 + lane;
+      const float g = c < H ? d[j] * gammaS[c] : 0.f;
+      gs += g;
+      gxs += g * xh[j];
+      dG[j] += d[j] * xh[j];
+      dB[j] += d[j];
+    }
+    const float gMean = warpSum(gs) / H, gxMean = warpSum(gxs) / H;
+    float* dxRow = dx + (long long)row * H;
+#pragma unroll
+    for (int j = 0; j < CPL; j++) {
+      const int c = j * 32 + lane;
+      if (c < H) {
+        const float grad = rstd * (d[j] * gammaS[c] - gMean - xh[j] * gxMean);
+        dxRow[c] = accumulate ? dxRow[c] + grad : grad;
+      }
+    }
+  }
+  for (int w = 0; w < LN_WARPS; w++) {
+    if (warp == w) {
+#pragma unroll
+      for (int j = 0; j < CPL; j++) {
+        const int c = j * 32 + lane;
+        if (c < H) {
+          colSum[0][c] = (w == 0 ? 0.f : colSum[0][c]) + dG[j];
+          colSum[1][c] = (w == 0 ? 0.f : colSum[1][c]) + dB[j];
+        }
+      }
+    }
+    __syncthreads();
+  }
+  for (int c = threadIdx.x; c < H; c += blockDim.x) {
+    partial[((long long)blockIdx.x * 2) * H + c] = colSum[0][c];
+    partial[((long long)blockIdx.x * 2 + 1) * H + c] = colSum[1][c];
+  }
+}
+
 /** Block (columns, which): out[c] += Σ_b partial[b][which][c], b in order within 8 strided sums, then the 8 in order. */
 __global__ void layerNormParamGradKernel(const double* partial, int blocks, int H, FPtr dGamma, FPtr dBeta) {
   __shared__ double tile[8][33];

@@ -72,26 +72,31 @@ __device__ inline void rowFragments(const TcTile& tile, int warp, int lane, uint
   for (int ks = 0; ks < 4; ks++) ldmatrixX4(a[ks], &tile[r][ks * 16 + c]);
 }
 
-/** acc[n] = A (16 × 64) · Bᵀ where B's rows are the tile's rows n·8 .. n·8 + 7 (16 × 64 result). */
-__device__ inline void productWithTileRows(const uint32_t (&a)[4][4], const TcTile& tile, int lane, float (&acc)[8][4]) {
+/** acc[n] = A (16 × 64) · Bᵀ where B's rows are the tile's rows row0 + n·8 .. + 7, n < N (16 × 8N result). */
+template <int N = 8>
+__device__ inline void productWithTileRows(const uint32_t (&a)[4][4], const TcTile& tile, int lane, int row0, float (&acc)[N][4]) {
 #pragma unroll
-  for (int n = 0; n < 8; n++) {
+  for (int n = 0; n < N; n++) {
     acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.f;
 #pragma unroll
     for (int kp = 0; kp < 2; kp++) {
       uint32_t bq[4];  // b0, b1 of k step 2kp, then of 2kp + 1
-      ldmatrixX4(bq, &tile[n * 8 + (lane & 7)][kp * 32 + (lane >> 3) * 8]);
+      ldmatrixX4(bq, &tile[row0 + n * 8 + (lane & 7)][kp * 32 + (lane >> 3) * 8]);
       mmaBf16(acc[n], a[2 * kp], bq[0], bq[1]);
       mmaBf16(acc[n], a[2 * kp + 1], bq[2], bq[3]);
     }
   }
 }
 
-/** acc += P (16 × 64, C fragments over the tile's rows) · X, X the row-major tile (64 rows × 64 dims). */
-__device__ inline void accumulateTileProduct(const float (&p)[8][4], const TcTile& tile, int lane, float (&acc)[8][4]) {
-  const int r = (lane & 7) + ((lane >> 3) & 1) * 8, c = (lane >> 4) * 8;
+/**
+ * acc += P · X: P (16 × 16·KK, C fragments over tile rows row0 .. row0 + 16·KK) times those rows
+ * of X, the row-major tile (rows × 64 dims).
+ */
+template <int KK = 4>
+__device__ inline void accumulateTileProduct(const float (&p)[2 * KK][4], const TcTile& tile, int lane, int row0, float (&acc)[8][4]) {
+  const int r = row0 + (lane & 7) + ((lane >> 3) & 1) * 8, c = (lane >> 4) * 8;
 #pragma unroll
-  for (int kk = 0; kk < 4; kk++) {
+  for (int kk = 0; kk < KK; kk++) {
     const uint32_t a[4] = {packBf16(p[2 * kk][0], p[2 * kk][1]), packBf16(p[2 * kk][2], p[2 * kk][3]), packBf16(p[2 * kk + 1][0], p[2 * kk + 1][1]),
                            packBf16(p[2 * kk + 1][2], p[2 * kk + 1][3])};
 #pragma unroll
@@ -140,9 +145,8 @@ constexpr float LOG2E = 1.4426950408889634f, LN2 = 0.6931471805599453f;
 /** Two bf16 outputs (d, d + 1) of a row; d is even and D is a multiple of 8, so both or neither are in range. */
 __device__ inline void storePair(uint16_t* row, int d, float x0, float x1) { *reinterpret_cast<uint32_t*>(row + d) = packBf16(x0, x1); }
 
-__global__ void __launch_bounds__(TC_THREADS) tcaForwardKernel(TcView q, TcView k, TcView v, const int* keyStart, const int* keyEnd, uint16_t* out, float* lseOut,
+__global__ void __launch_bounds__(TC_THREADS, 4) tcaForwardKernel(TcView q, TcView k, TcView v, const int* keyStart, const int* keyEnd, uint16_t* out, float* lseOut,
                                                               uint64_t* keepBits, AttnShape s, Dropout drop) {
-  __shared__ __align__(128) TcTile Qs;
   __shared__ __align__(128) TcTile Ks[2];
   __shared__ __align__(128) TcTile Vs[2];
   __shared__ int range[2];
@@ -167,7 +171,8 @@ __global__ void __launch_bounds__(TC_THREADS) tcaForwardKernel(TcView q, TcView 
   blockKeyRange(keyStart, keyEnd, b, q0, s.Lq, s.Lk, range);
   const int kMin = range[0] & ~(TC_ROWS - 1), kMax = range[1];  // tiles aligned to 64 keys (the keep-bit words)
 
-  copyTileAsync(q, b, q0, s.Lq, h, s.D, Qs);
+  // Q staged through stage 1 (refilled by the first iteration), the first K/V tile into stage 0.
+  copyTileAsync(q, b, q0, s.Lq, h, s.D, Ks[1]);
   if (kMin < kMax) {
     copyTileAsync(k, b, kMin, s.Lk, h, s.D, Ks[0]);
     copyTileAsync(v, b, kMin, s.Lk, h, s.D, Vs[0]);
@@ -176,7 +181,8 @@ __global__ void __launch_bounds__(TC_THREADS) tcaForwardKernel(TcView q, TcView 
   cpAsyncWait<0>();
   __syncthreads();
   uint32_t qa[4][4];
-  rowFragments(Qs, warp, lane, qa);
+  rowFragments(Ks[1], warp, lane, qa);
+  __syncthreads();
 
   float o[8][4];
 #pragma unroll
@@ -193,7 +199,7 @@ __global__ void __launch_bounds__(TC_THREADS) tcaForwardKernel(TcView q, TcView 
     cpAsyncWait<1>();  // this tile's group has landed; the next one may still be in flight
     __syncthreads();
     float sc[8][4];
-    productWithTileRows(qa, Ks[stage], lane, sc);
+    productWithTileRows(qa, Ks[stage], lane, 0, sc);
     float tileMax[2] = {-INFINITY, -INFINITY};
 #pragma unroll
     for (int n = 0; n < 8; n++)
@@ -243,7 +249,7 @@ __global__ void __launch_bounds__(TC_THREADS) tcaForwardKernel(TcView q, TcView 
         if (t == 0 && qi[r] < s.Lq) keepBits[keepWord(b, h, qi[r], kb / TC_ROWS, s)] = (uint64_t)hi << 32 | lo;
       }
     }
-    accumulateTileProduct(sc, Vs[stage], lane, o);
+    accumulateTileProduct(sc, Vs[stage], lane, 0, o);
     __syncthreads();  // every warp is done with this stage before the next iteration refills it
   }
 
@@ -266,7 +272,7 @@ __global__ void __launch_bounds__(TC_THREADS) tcaForwardKernel(TcView q, TcView 
 
 /** dq: a block per 64 queries; K and V tiles streamed through two stages; dS·K accumulated in registers. */
 template <bool KEEP_BITS>
-__global__ void __launch_bounds__(TC_THREADS) tcaDqKernel(TcView dOut, TcView q, TcView k, TcView v, const float* lse, const float* delta, const int* keyStart,
+__global__ void __launch_bounds__(TC_THREADS, 3) tcaDqKernel(TcView dOut, TcView q, TcView k, TcView v, const float* lse, const float* delta, const int* keyStart,
                                                          const int* keyEnd, const uint64_t* keepBits, TcView dq, AttnShape s, Dropout drop) {
   __shared__ __align__(128) TcTile Ks[2];
   __shared__ __align__(128) TcTile Vs[2];
@@ -330,23 +336,28 @@ __global__ void __launch_bounds__(TC_THREADS) tcaDqKernel(TcView dOut, TcView q,
 #pragma unroll
       for (int r = 0; r < 2; r++)
         if (qi[r] < s.Lq) bits[r] = keepBits[keepWord(b, h, qi[r], kb / TC_ROWS, s)] >> (2 * t);
-    float sc[8][4], dp[8][4];
-    productWithTileRows(qa, Ks[stage], lane, sc);
-    productWithTileRows(ga, Vs[stage], lane, dp);
+    // The tile's 64 keys in two halves of 32 (half the score registers: three blocks per SM).
 #pragma unroll
-    for (int n = 0; n < 8; n++)
+    for (int half = 0; half < 2; half++) {
+      const int k32 = half * 32;
+      float sc[4][4], dp[4][4];
+      productWithTileRows(qa, Ks[stage], lane, k32, sc);
+      productWithTileRows(ga, Vs[stage], lane, k32, dp);
 #pragma unroll
-      for (int e = 0; e < 4; e++) {
-        const int r = e >> 1, j = kb + n * 8 + 2 * t + (e & 1);
-        float ds = 0.f;
-        if (j >= qs[r] && j < qe[r]) {
-          const float p = exp2f(sc[n][e] * scaleLog2 - lseR[r]);
-          const float c = KEEP_BITS ? dr.factorOfBit(bits[r], n * 8 + (e & 1)) : dr.factor((uint32_t)(qi[r] * s.Lk + j));
-          ds = s.scale * p * (c * dp[n][e] - deltaR[r]);
+      for (int n = 0; n < 4; n++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          const int r = e >> 1, j = kb + k32 + n * 8 + 2 * t + (e & 1);
+          float ds = 0.f;
+          if (j >= qs[r] && j < qe[r]) {
+            const float p = exp2f(sc[n][e] * scaleLog2 - lseR[r]);
+            const float c = KEEP_BITS ? dr.factorOfBit(bits[r], k32 + n * 8 + (e & 1)) : dr.factor((uint32_t)(qi[r] * s.Lk + j));
+            ds = s.scale * p * (c * dp[n][e] - deltaR[r]);
+          }
+          sc[n][e] = ds;
         }
-        sc[n][e] = ds;
-      }
-    accumulateTileProduct(sc, Ks[stage], lane, acc);  // dQ += dS · K
+      accumulateTileProduct<2>(sc, Ks[stage], lane, k32, acc);  // dQ += dS · K
+    }
     __syncthreads();
   }
 
@@ -368,7 +379,7 @@ __global__ void __launch_bounds__(TC_THREADS) tcaDqKernel(TcView dOut, TcView q,
  * through two stages. A tile whose queries all see every key of the block skips the range tests.
  */
 template <bool KEEP_BITS>
-__global__ void __launch_bounds__(TC_THREADS) tcaDkDvKernel(TcView dOut, TcView q, TcView k, TcView v, const float* lse, const float* delta,
+__global__ void __launch_bounds__(TC_THREADS, 3) tcaDkDvKernel(TcView dOut, TcView q, TcView k, TcView v, const float* lse, const float* delta,
                                                            const int* keyStart, const int* keyEnd, const uint64_t* keepBits, TcView dk, TcView dv, AttnShape s,
                                                            Dropout drop) {
   __shared__ __align__(128) TcTile Qs[2];
@@ -474,27 +485,32 @@ __global__ void __launch_bounds__(TC_THREADS) tcaDkDvKernel(TcView dOut, TcView 
     __syncthreads();
     const int i0 = tiles[n] * TC_ROWS;
     const bool full = tileFull[n];
-    float st[8][4], dpt[8][4];
-    productWithTileRows(ka, Qs[stage], lane, st);   // Sᵀ: keys × queries
-    productWithTileRows(va, Gs[stage], lane, dpt);  // dPᵀ = V · dOᵀ
+    // The tile's 64 queries in two halves of 32 (half the score registers: three blocks per SM).
 #pragma unroll
-    for (int nn = 0; nn < 8; nn++)
+    for (int half = 0; half < 2; half++) {
+      const int q32 = half * 32;
+      float st[4][4], dpt[4][4];
+      productWithTileRows(ka, Qs[stage], lane, q32, st);   // Sᵀ: keys × queries
+      productWithTileRows(va, Gs[stage], lane, q32, dpt);  // dPᵀ = V · dOᵀ
 #pragma unroll
-      for (int e = 0; e < 4; e++) {
-        const int r = e >> 1, ii = nn * 8 + 2 * t + (e & 1), j = kj[r];
-        float pc = 0.f, ds = 0.f;
-        if (full || (j >= startS[stage][ii] && j < endS[stage][ii])) {
-          const float p = exp2f(st[nn][e] * scaleLog2 - lseS[stage][ii]);
-          const int off = j - k0;  // this thread's key within the block: fixed per r
-          const float c = KEEP_BITS ? ((keepS[stage][ii][off >> 5] >> (off & 31)) & 1 ? dr.keep : 0.f) : dr.factor((uint32_t)((i0 + ii) * s.Lk + j));
-          pc = p * c;
-          ds = s.scale * p * (c * dpt[nn][e] - deltaS[stage][ii]);
+      for (int nn = 0; nn < 4; nn++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          const int r = e >> 1, ii = q32 + nn * 8 + 2 * t + (e & 1), j = kj[r];
+          float pc = 0.f, ds = 0.f;
+          if (full || (j >= startS[stage][ii] && j < endS[stage][ii])) {
+            const float p = exp2f(st[nn][e] * scaleLog2 - lseS[stage][ii]);
+            const int off = j - k0;  // this thread's key within the block: fixed per r
+            const float c = KEEP_BITS ? ((keepS[stage][ii][off >> 5] >> (off & 31)) & 1 ? dr.keep : 0.f) : dr.factor((uint32_t)((i0 + ii) * s.Lk + j));
+            pc = p * c;
+            ds = s.scale * p * (c * dpt[nn][e] - deltaS[stage][ii]);
+          }
+          st[nn][e] = pc;
+          dpt[nn][e] = ds;
         }
-        st[nn][e] = pc;
-        dpt[nn][e] = ds;
-      }
-    accumulateTileProduct(st, Gs[stage], lane, dvAcc);   // dV += (P∘c)ᵀ · dO
-    accumulateTileProduct(dpt, Qs[stage], lane, dkAcc);  // dK += dSᵀ · Q
+      accumulateTileProduct<2>(st, Gs[stage], lane, q32, dvAcc);   // dV += (P∘c)ᵀ · dO
+      accumulateTileProduct<2>(dpt, Qs[stage], lane, q32, dkAcc);  // dK += dSᵀ · Q
+    }
     __syncthreads();
   }
 

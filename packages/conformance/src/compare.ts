@@ -40,8 +40,20 @@ export const MAX_LISTED_DIFFS = 5;
  *
  * An element counts as "differing" for the listing when |a−b| exceeds sqrt(threshold)·sqrt(E/n):
  * the per-element error that alone would use up the budget.
+ *
+ * `storage` 'bf16': the output is stored in bf16, so a difference of at most one bf16 ulp of the
+ * reference value is its own rounding, not an error (it counts as zero). Without this, an op that
+ * adds a small change into a bf16 buffer (dW += …) would be judged against the change's energy,
+ * far below the buffer's own rounding step: one element rounding the other way would fail.
  */
-export function compareFloat(output: string, got: ArrayLike<number>, expected: ArrayLike<number>, threshold: number, before?: ArrayLike<number>): TensorComparison {
+export function compareFloat(
+  output: string,
+  got: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  threshold: number,
+  before?: ArrayLike<number>,
+  storage: 'f32' | 'bf16' = 'f32',
+): TensorComparison {
   const n = expected.length;
   if (got.length !== n) {
     return { output, kind: 'nmse', nmse: null, threshold, ok: false, message: `${output}: read back ${got.length} elements, reference has ${n}`, diffs: [] };
@@ -68,7 +80,8 @@ export function compareFloat(output: string, got: ArrayLike<number>, expected: A
       continue;
     }
     const b0 = before ? before[i]! : 0;
-    errSq += (a - b) * (a - b);
+    const err = storage === 'bf16' && Math.abs(a - b) <= bf16Ulp(b) ? 0 : a - b;
+    errSq += err * err;
     resultSq += b * b;
     changeSq += Number.isFinite(b0) ? (b - b0) * (b - b0) : b * b;
   }
@@ -82,7 +95,7 @@ export function compareFloat(output: string, got: ArrayLike<number>, expected: A
   for (let i = 0; i < n && diffs.length < MAX_LISTED_DIFFS; i++) {
     const a = got[i]!;
     const b = expected[i]!;
-    const bad = Number.isNaN(a) || Number.isNaN(b) || (!Number.isFinite(a) || !Number.isFinite(b) ? a !== b : Math.abs(a - b) > tol);
+    const bad = Number.isNaN(a) || Number.isNaN(b) || (!Number.isFinite(a) || !Number.isFinite(b) ? a !== b : Math.abs(a - b) > Math.max(tol, storage === 'bf16' ? bf16Ulp(b) : 0));
     if (bad) diffs.push({ index: i, got: a, expected: b });
   }
   if (expectedNaN >= 0) {
@@ -100,6 +113,15 @@ export function compareFloat(output: string, got: ArrayLike<number>, expected: A
   }
   const ok = nmse <= threshold;
   return { output, kind: 'nmse', nmse, threshold, ok, message: ok ? '' : `${output}: NMSE ${formatNumber(nmse)} > threshold ${formatNumber(threshold)}`, diffs: ok ? [] : diffs };
+}
+
+/** The spacing of bf16 values at |x| (8 significant bits); the smallest normal spacing at 0. */
+export function bf16Ulp(x: number): number {
+  const ax = Math.abs(x);
+  if (!(ax >= 2 ** -126)) return 2 ** -133;
+  let e = Math.floor(Math.log2(ax));
+  if (2 ** e > ax) e--; // log2 rounding just below a power of two
+  return 2 ** (e - 7);
 }
 
 /** Compares an integer output element by element: any difference fails. */

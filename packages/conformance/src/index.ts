@@ -8,7 +8,7 @@ export {
 } from './run.js';
 export { formatReport } from './report.js';
 export { THRESHOLDS, OP_THRESHOLD_CLASS, thresholdFor, type ThresholdClass } from './thresholds.js';
-export { compareFloat, compareExact, firstDifference, formatNumber, formatValue, MAX_LISTED_DIFFS, type TensorComparison, type ElementDiff } from './compare.js';
+export { bf16Ulp, compareFloat, compareExact, firstDifference, formatNumber, formatValue, MAX_LISTED_DIFFS, type TensorComparison, type ElementDiff } from './compare.js';
 export { caseName, defineCase, type ConformanceCase, type CaseInputs, type PrepareStep, type TensorInit, type Tier, type FloatDType } from './case.js';
 export { allCases } from './cases/index.js';
 export { defaultReference } from './reference.js';

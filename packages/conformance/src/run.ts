@@ -300,7 +300,7 @@ export function runCase(
           const label = name === argName ? name : `${argName} (${name})`;
           const cmp = isInteger(m.dtypes[name]!)
             ? compareExact(label, got, expected[name]!)
-            : compareFloat(label, got, expected[name]!, thresholdFor(c.op, argName, run.dtype), before[name]);
+            : compareFloat(label, got, expected[name]!, thresholdFor(c.op, argName, run.dtype), before[name], m.dtypes[name] === 'bf16' ? 'bf16' : 'f32');
           result.outputs.push(cmp);
           if (!cmp.ok) {
             failures.push(cmp.message);

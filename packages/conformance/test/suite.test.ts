@@ -4,7 +4,7 @@ import { createReferenceBackend } from '@blankglm/backend-ref';
 import { OP_NAMES, Rng } from '@blankglm/tensor';
 import { describe, expect, it } from 'vitest';
 import {
-  allCases, caseSeed, compareExact, compareFloat, formatReport, listCases, OP_THRESHOLD_CLASS, runConformance, THRESHOLDS, thresholdFor,
+  allCases, bf16Ulp, caseSeed, compareExact, compareFloat, formatReport, listCases, OP_THRESHOLD_CLASS, runConformance, THRESHOLDS, thresholdFor,
 } from '../src/index.js';
 
 describe('cases', () => {
@@ -74,6 +74,19 @@ describe('comparison', () => {
     const noise = compareFloat('dq', [3e-9, -2e-9], [1e-17, 0], 1e-6, [0.5, -1]);
     expect(noise.ok).toBe(true);
     expect(noise.nmse).toBeCloseTo((9e-18 + 4e-18) / 1.25, 25);
+  });
+
+  it('counts a one-ulp difference of a bf16 output as its rounding, and a two-ulp one as an error', () => {
+    expect(bf16Ulp(0.13)).toBe(2 ** -10);
+    expect(bf16Ulp(1)).toBe(2 ** -7);
+    expect(bf16Ulp(-0.999)).toBe(2 ** -8);
+    // dW (bf16) += a small change: the GPU rounded the sum to the neighbouring bf16 value (as seen on an H200).
+    const before = [0.125];
+    expect(compareFloat('dW', [0.130859375], [0.1298828125], 5e-3, before).ok).toBe(false);
+    expect(compareFloat('dW', [0.130859375], [0.1298828125], 5e-3, before, 'bf16').ok).toBe(true);
+    const twoUlps = compareFloat('dW', [0.1318359375], [0.1298828125], 5e-3, before, 'bf16');
+    expect(twoUlps.ok).toBe(false);
+    expect(twoUlps.diffs).toEqual([{ index: 0, got: 0.1318359375, expected: 0.1298828125 }]);
   });
 
   it('fails any NaN, requires infinities to match in sign, and holds an all-zero reference to the absolute error', () => {

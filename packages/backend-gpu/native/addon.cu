@@ -589,12 +589,18 @@ static void opLayerNormBackward(const Call& c) {
     return;
   }
   const bool accumulate = c.b("accumulate");
-  if (!dy.bf && !x.bf && !gamma.bf && !dx.bf) {
+  if (!x.bf && !gamma.bf && !dx.bf) {
     const int blocks = (R + LNF_ROWS - 1) / LNF_ROWS;
     Scratch partial((size_t)blocks * 2 * H * sizeof(double), "layerNormBackward column sums");
     lnDispatch(cpl, false, [&](auto C, auto) {
-      layerNormBackwardF32Kernel<decltype(C)::value><<<blocks, LN_WARPS * 32, 0, S.stream>>>((const float*)dy.p, (const float*)x.p, (const float*)gamma.p, mean,
-                                                                                         rstd, (float*)dx.p, R, H, accumulate, partial.as<double>());
+      constexpr int CPL = decltype(C)::value;
+      const float *xp = (const float*)x.p, *gp = (const float*)gamma.p;
+      if (dy.bf)
+        layerNormBackwardF32Kernel<CPL, __nv_bfloat16><<<blocks, LN_WARPS * 32, 0, S.stream>>>((const __nv_bfloat16*)dy.p, xp, gp, mean, rstd, (float*)dx.p, R, H,
+                                                                                               accumulate, partial.as<double>());
+      else
+        layerNormBackwardF32Kernel<CPL, float><<<blocks, LN_WARPS * 32, 0, S.stream>>>((const float*)dy.p, xp, gp, mean, rstd, (float*)dx.p, R, H, accumulate,
+                                                                                       partial.as<double>());
     });
     CK_LAUNCH("layerNormBackward");
     layerNormParamGradKernel<<<dim3((H + 31) / 32, 2), dim3(32, 8), 0, S.stream>>>(partial.as<double>(), blocks, H, c.fp("dGamma"), c.fp("dBeta"));
@@ -760,15 +766,48 @@ static void opAttentionBackward(const Call& c) {
   byHeadDim<LaunchBackward>(s.D, c, s, c.dropout("dropout"), (const float*)delta.as<float>());
 }
 
+/** Calls f((float*)0 or (__nv_bfloat16*)0): the storage type of p as a typed null pointer. */
+template <typename F>
+static void byStorage(FPtr p, F&& f) {
+  if (p.bf) f((__nv_bfloat16*)nullptr);
+  else f((float*)nullptr);
+}
+
 static void opDropoutAdd(const Call& c) {
   const long long n = c.i("size");
-  dropoutAddKernel<<<blocksFor(n, 256), 256, 0, S.stream>>>(c.fp("x"), c.fpopt("residual"), c.fp("out"), n, c.dropout("dropout"));
+  if (n == 0) return;
+  const FPtr x = c.fp("x"), residual = c.fpopt("residual"), out = c.fp("out");
+  const Dropout d = c.dropout("dropout");
+  const unsigned blocks = blocksFor((n + 3) / 4, 256);
+  byStorage(x, [&](auto xt) {
+    byStorage(out, [&](auto ot) {
+      using X = std::remove_pointer_t<decltype(xt)>;
+      using O = std::remove_pointer_t<decltype(ot)>;
+      if (!residual) {
+        dropoutAddTypedKernel<X, void, O><<<blocks, 256, 0, S.stream>>>((const X*)x.p, nullptr, (O*)out.p, n, d);
+        return;
+      }
+      byStorage(residual, [&](auto rt) {
+        using R = std::remove_pointer_t<decltype(rt)>;
+        dropoutAddTypedKernel<X, R, O><<<blocks, 256, 0, S.stream>>>((const X*)x.p, (const R*)residual.p, (O*)out.p, n, d);
+      });
+    });
+  });
   CK_LAUNCH("dropoutAdd");
 }
 
 static void opDropoutBackward(const Call& c) {
   const long long n = c.i("size");
-  dropoutBackwardKernel<<<blocksFor(n, 256), 256, 0, S.stream>>>(c.fp("dy"), c.fp("dx"), n, c.dropout("dropout"), c.b("accumulate"));
+  if (n == 0) return;
+  const FPtr dy = c.fp("dy"), dx = c.fp("dx");
+  const unsigned blocks = blocksFor((n + 3) / 4, 256);
+  byStorage(dy, [&](auto yt) {
+    byStorage(dx, [&](auto xt) {
+      using DY = std::remove_pointer_t<decltype(yt)>;
+      using DX = std::remove_pointer_t<decltype(xt)>;
+      dropoutBackwardTypedKernel<DY, DX><<<blocks, 256, 0, S.stream>>>((const DY*)dy.p, (DX*)dx.p, n, c.dropout("dropout"), c.b("accumulate"));
+    });
+  });
   CK_LAUNCH("dropoutBackward");
 }
 

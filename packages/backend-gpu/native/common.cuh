@@ -161,6 +161,12 @@ struct FRef {
   }
 };
 
+/** Typed element access for kernels templated on the storage type (float or __nv_bfloat16); same conversions as FRef. */
+__device__ inline float loadAsFloat(const float* p, long long i) { return p[i]; }
+__device__ inline float loadAsFloat(const __nv_bfloat16* p, long long i) { return __bfloat162float(p[i]); }
+__device__ inline void storeFloat(float* p, long long i, float v) { p[i] = v; }
+__device__ inline void storeFloat(__nv_bfloat16* p, long long i, float v) { p[i] = __float2bfloat16_rn(v); }
+
 struct FPtr {
   void* p = nullptr;
   bool bf = false;

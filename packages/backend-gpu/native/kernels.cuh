@@ -6,6 +6,7 @@
 #include <climits>
 
 #include "common.cuh"
+#include <type_traits>
 
 // Kinds of bad input a kernel can report (index into DEVICE_ERROR_KINDS in addon.cu).
 enum DeviceErrorKind : int {
@@ -20,17 +21,39 @@ enum DeviceErrorKind : int {
 };
 
 // ---- dropout, scale, fill, AdamW ----
-__global__ void dropoutAddKernel(FPtr x, FPtr residual, FPtr out, long long n, Dropout d) {
-  for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x) {
-    const double dropped = (double)x[e] * dropoutFactor(d, d.stream, (uint32_t)e);
-    out[e] = (float)(residual ? (double)residual[e] + dropped : dropped);
+/**
+ * dropoutAdd (out = residual + x·factor) and dropoutBackward (dx (+)= dy·factor), the factor 0 or
+ * 1/(1−p) from the counter hash: f64 arithmetic, one rounding per element; the storage types are
+ * template parameters (no per-element type test), four elements per thread a block apart (coalesced).
+ * R = void: no residual.
+ */
+template <typename X, typename R, typename O>
+__global__ void dropoutAddTypedKernel(const X* x, const R* residual, O* out, long long n, Dropout d) {
+  const long long stride = (long long)gridDim.x * blockDim.x * 4;
+  for (long long e0 = (long long)blockIdx.x * blockDim.x * 4 + threadIdx.x; e0 < n; e0 += stride) {
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+      const long long e = e0 + (long long)k * blockDim.x;
+      if (e >= n) break;
+      const double dropped = (double)loadAsFloat(x, e) * dropoutFactor(d, d.stream, (uint32_t)e);
+      double sum = dropped;
+      if constexpr (!std::is_void<R>::value) sum = (double)loadAsFloat(residual, e) + dropped;
+      storeFloat(out, e, (float)sum);
+    }
   }
 }
 
-__global__ void dropoutBackwardKernel(FPtr dy, FPtr dx, long long n, Dropout d, bool accumulate) {
-  for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x) {
-    const double g = (double)dy[e] * dropoutFactor(d, d.stream, (uint32_t)e);
-    dx[e] = (float)(accumulate ? (double)dx[e] + g : g);
+template <typename DY, typename DX>
+__global__ void dropoutBackwardTypedKernel(const DY* dy, DX* dx, long long n, Dropout d, bool accumulate) {
+  const long long stride = (long long)gridDim.x * blockDim.x * 4;
+  for (long long e0 = (long long)blockIdx.x * blockDim.x * 4 + threadIdx.x; e0 < n; e0 += stride) {
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+      const long long e = e0 + (long long)k * blockDim.x;
+      if (e >= n) break;
+      const double g = (double)loadAsFloat(dy, e) * dropoutFactor(d, d.stream, (uint32_t)e);
+      storeFloat(dx, e, (float)(accumulate ? (double)loadAsFloat(dx, e) + g : g));
+    }
   }
 }
 
@@ -221,14 +244,14 @@ __global__ void __launch_bounds__(MT_THREADS) fillMultiKernel(const __grid_const
   }
 }
 
-/** dropoutAddKernel with p = 0 and no residual (a float-type conversion) over many tensors: the same bits. */
+/** dropoutAddTypedKernel with p = 0 and no residual (a float-type conversion) over many tensors: the same bits. */
 __global__ void __launch_bounds__(MT_THREADS) castMultiKernel(const __grid_constant__ MtCast t) {
   int i;
   long long start, end;
   mtChunk(t.firstBlock, t.count, t.n, &i, &start, &end);
   const FPtr x(t.x[i], t.xBf[i] != 0), out(t.out[i], t.outBf[i] != 0);
   for (long long e = start + threadIdx.x; e < end; e += MT_THREADS) {
-    const double dropped = (double)x[e];  // dropoutAddKernel: x · 1 (the factor of an inactive dropout), no residual
+    const double dropped = (double)x[e];  // dropoutAddTypedKernel: x · 1 (the factor of an inactive dropout), no residual
     out[e] = (float)dropped;
   }
 }
@@ -785,16 +808,16 @@ __global__ void __launch_bounds__(LN_WARPS * 32) layerNormBackwardFusedKernel(FP
 }
 
 /**
- * layerNormBackward for f32 tensors (the residual stream in training): as the fused kernel above
- * but in f32 arithmetic (row sums and per-lane column sums; the layer-norm threshold is NMSE 1e-6,
+ * layerNormBackward for f32 x, gamma and dx (the residual stream in training; dy f32 or bf16): as
+ * the fused kernel above but in f32 arithmetic (row sums and per-lane column sums; the layer-norm threshold is NMSE 1e-6,
  * f32 rounding gives ~1e-12) with typed loads, 32 rows per block and two blocks per SM. Writes
  * the block's column sums as f64 partials for layerNormParamGradKernel.
  */
 constexpr int LNF_ROWS_PER_WARP = 4;
 constexpr int LNF_ROWS = LN_WARPS * LNF_ROWS_PER_WARP;
 
-template <int CPL>
-__global__ void __launch_bounds__(LN_WARPS * 32, 2) layerNormBackwardF32Kernel(const float* dy, const float* x, const float* gamma, const float* meanIn,
+template <int CPL, typename DY>
+__global__ void __launch_bounds__(LN_WARPS * 32, 2) layerNormBackwardF32Kernel(const DY* dy, const float* x, const float* gamma, const float* meanIn,
                                                                               const float* rstdIn, float* dx, int R, int H, bool accumulate, double* partial) {
   __shared__ float colSum[2][CPL * 32];
   __shared__ float gammaS[CPL * 32];
@@ -807,14 +830,14 @@ __global__ void __launch_bounds__(LN_WARPS * 32, 2) layerNormBackwardF32Kernel(c
   for (int i = 0; i < LNF_ROWS_PER_WARP; i++) {
     const int row = blockIdx.x * LNF_ROWS + i * LN_WARPS + warp;
     if (row >= R) break;  // the whole warp
-    const float* dyRow = dy + (long long)row * H;
+    const DY* dyRow = dy + (long long)row * H;
     const float* xRow = x + (long long)row * H;
     float d[CPL], xh[CPL];
     const float mean = meanIn[row], rstd = rstdIn[row];
 #pragma unroll
     for (int j = 0; j < CPL; j++) {
       const int c = j * 32 + lane;
-      d[j] = c < H ? dyRow[c] : 0.f;
+      d[j] = c < H ? loadAsFloat(dyRow, c) : 0.f;
       xh[j] = c < H ? (xRow[c] - mean) * rstd : 0.f;
     }
     float gs = 0.f, gxs = 0.f;

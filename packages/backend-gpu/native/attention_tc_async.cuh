@@ -8,7 +8,8 @@
 //  - every tile stays row-major in shared memory: operand fragments come from ldmatrix, and the
 //    products that need a tile transposed (P·V, dS·K, Pᵀ·dO, dSᵀ·Q) use ldmatrix.trans instead
 //    of a transposed copy;
-//  - softmax in base 2 (exp2f of scores pre-multiplied by scale·log2 e); lse is still natural;
+//  - softmax in base 2 (ex2.approx of scores pre-multiplied by scale·log2 e); lse is still natural;
+//  - tiles that every query of the block sees in full skip the per-element range tests;
 //  - the dropout hash's per-(b, h) half is computed once per block.
 // No atomics on global memory (dq and dk/dv are separate kernels): deterministic.
 //
@@ -142,14 +143,116 @@ inline size_t keepBitsBytes(const AttnShape& s) { return (size_t)s.B * s.heads *
 
 constexpr float LOG2E = 1.4426950408889634f, LN2 = 0.6931471805599453f;
 
+/** 2^x in one MUFU instruction (subnormal results flush to 0; 2^−∞ = 0). */
+__device__ inline float fastExp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
+/**
+ * Key bounds of queries [q0, q0 + 64): bounds[0], bounds[1] = the union [min start, max end) of
+ * their valid ranges; bounds[2], bounds[3] = [max start, min end), the keys every one of the 64
+ * queries sees (empty when one of them is past Lq or has no valid range). A 64-key tile inside
+ * that intersection needs no per-element range test.
+ */
+__device__ inline void blockKeyBounds(const int* keyStart, const int* keyEnd, int b, int q0, int Lq, int Lk, int* bounds) {
+  if (threadIdx.x == 0) {
+    bounds[0] = INT_MAX;
+    bounds[1] = INT_MIN;
+    bounds[2] = INT_MIN;
+    bounds[3] = INT_MAX;
+  }
+  __syncthreads();
+  if (threadIdx.x < TC_ROWS) {
+    const int i = q0 + threadIdx.x;
+    const int st = i < Lq ? keyStart[b * Lq + i] : 0, en = i < Lq ? keyEnd[b * Lq + i] : 0;
+    if (i < Lq && rangeOk(st, en, Lk)) {
+      atomicMin(&bounds[0], st);
+      atomicMax(&bounds[1], en);
+      atomicMax(&bounds[2], st);
+      atomicMin(&bounds[3], en);
+    } else {
+      atomicMax(&bounds[2], INT_MAX);
+    }
+  }
+  __syncthreads();
+}
+
+/** Whether the 64-key tile at kb lies inside every query's range (bounds from blockKeyBounds). */
+__device__ inline bool fullTile(const int* bounds, int kb) { return kb >= bounds[2] && kb + TC_ROWS <= bounds[3]; }
+
 /** Two bf16 outputs (d, d + 1) of a row; d is even and D is a multiple of 8, so both or neither are in range. */
 __device__ inline void storePair(uint16_t* row, int d, float x0, float x1) { *reinterpret_cast<uint32_t*>(row + d) = packBf16(x0, x1); }
+
+/**
+ * One 64-key tile of the forward for this warp's 16 queries: scores, the online-softmax update of
+ * (m, l, o), dropout (keep bits recorded when asked). FULL: every query sees every key of the tile.
+ */
+template <bool FULL>
+__device__ __forceinline__ void forwardTile(const uint32_t (&qa)[4][4], const TcTile& Kt, const TcTile& Vt, int lane, int kb, const int (&qi)[2],
+                                            const int (&qs)[2], const int (&qe)[2], float scaleLog2, const DropoutRow& dr, uint64_t* keepBits, int b, int h,
+                                            const AttnShape& s, float (&o)[8][4], float (&m)[2], float (&l)[2]) {
+  const int t = lane % 4;
+  float sc[8][4];
+  productWithTileRows(qa, Kt, lane, 0, sc);
+  float tileMax[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+  for (int n = 0; n < 8; n++)
+#pragma unroll
+    for (int e = 0; e < 4; e++) {
+      const int r = e >> 1, j = kb + n * 8 + 2 * t + (e & 1);
+      sc[n][e] = (FULL || (j >= qs[r] && j < qe[r])) ? sc[n][e] * scaleLog2 : -INFINITY;
+      tileMax[r] = fmaxf(tileMax[r], sc[n][e]);
+    }
+  float base[2], correction[2];
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    tileMax[r] = fmaxf(tileMax[r], __shfl_xor_sync(0xffffffffu, tileMax[r], 1));
+    tileMax[r] = fmaxf(tileMax[r], __shfl_xor_sync(0xffffffffu, tileMax[r], 2));
+    const float newMax = fmaxf(m[r], tileMax[r]);
+    base[r] = newMax == -INFINITY ? 0.f : newMax;  // a row with no key yet: every p is exp2(−∞) = 0
+    correction[r] = fastExp2(m[r] - base[r]);
+    m[r] = newMax;
+    l[r] *= correction[r];
+  }
+  // This thread's keep bits of row r: halves[r][n / 4] bit (n % 4)·8 + (e & 1), shifted by 2t at the end (compile-time shifts).
+  uint32_t halves[2][2] = {{0, 0}, {0, 0}};
+#pragma unroll
+  for (int n = 0; n < 8; n++) {
+    o[n][0] *= correction[0];
+    o[n][1] *= correction[0];
+    o[n][2] *= correction[1];
+    o[n][3] *= correction[1];
+#pragma unroll
+    for (int e = 0; e < 4; e++) {
+      const int r = e >> 1, j = kb + n * 8 + 2 * t + (e & 1);
+      const float p = fastExp2(sc[n][e] - base[r]);
+      l[r] += p;
+      const bool kept = (FULL || (j >= qs[r] && j < qe[r])) && dr.kept((uint32_t)(qi[r] * s.Lk + j));
+      halves[r][n >> 2] |= (uint32_t)kept << ((n & 3) * 8 + (e & 1));
+      sc[n][e] = kept ? p * dr.keep : 0.f;
+    }
+  }
+  if (keepBits) {
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+      uint32_t lo = halves[r][0] << (2 * t), hi = halves[r][1] << (2 * t);
+      lo |= __shfl_xor_sync(0xffffffffu, lo, 1);
+      hi |= __shfl_xor_sync(0xffffffffu, hi, 1);
+      lo |= __shfl_xor_sync(0xffffffffu, lo, 2);
+      hi |= __shfl_xor_sync(0xffffffffu, hi, 2);
+      if (t == 0 && qi[r] < s.Lq) keepBits[keepWord(b, h, qi[r], kb / TC_ROWS, s)] = (uint64_t)hi << 32 | lo;
+    }
+  }
+  accumulateTileProduct(sc, Vt, lane, 0, o);
+}
 
 __global__ void __launch_bounds__(TC_THREADS, 4) tcaForwardKernel(TcView q, TcView k, TcView v, const int* keyStart, const int* keyEnd, uint16_t* out, float* lseOut,
                                                               uint64_t* keepBits, AttnShape s, Dropout drop) {
   __shared__ __align__(128) TcTile Ks[2];
   __shared__ __align__(128) TcTile Vs[2];
-  __shared__ int range[2];
+  __shared__ int bounds[4];
   const int b = blockIdx.z, h = blockIdx.y, q0 = blockIdx.x * TC_ROWS;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const DropoutRow dr(drop, drop.stream + (uint32_t)(b * s.heads + h));
@@ -168,8 +271,8 @@ __global__ void __launch_bounds__(TC_THREADS, 4) tcaForwardKernel(TcView q, TcVi
       }
     }
   }
-  blockKeyRange(keyStart, keyEnd, b, q0, s.Lq, s.Lk, range);
-  const int kMin = range[0] & ~(TC_ROWS - 1), kMax = range[1];  // tiles aligned to 64 keys (the keep-bit words)
+  blockKeyBounds(keyStart, keyEnd, b, q0, s.Lq, s.Lk, bounds);
+  const int kMin = bounds[0] & ~(TC_ROWS - 1), kMax = bounds[1];  // tiles aligned to 64 keys (the keep-bit words)
 
   // Q staged through stage 1 (refilled by the first iteration), the first K/V tile into stage 0.
   copyTileAsync(q, b, q0, s.Lq, h, s.D, Ks[1]);
@@ -198,58 +301,10 @@ __global__ void __launch_bounds__(TC_THREADS, 4) tcaForwardKernel(TcView q, TcVi
     cpAsyncCommit();
     cpAsyncWait<1>();  // this tile's group has landed; the next one may still be in flight
     __syncthreads();
-    float sc[8][4];
-    productWithTileRows(qa, Ks[stage], lane, 0, sc);
-    float tileMax[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-    for (int n = 0; n < 8; n++)
-#pragma unroll
-      for (int e = 0; e < 4; e++) {
-        const int r = e >> 1, j = kb + n * 8 + 2 * t + (e & 1);
-        sc[n][e] = (j >= qs[r] && j < qe[r]) ? sc[n][e] * scaleLog2 : -INFINITY;
-        tileMax[r] = fmaxf(tileMax[r], sc[n][e]);
-      }
-    float base[2], correction[2];
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-      tileMax[r] = fmaxf(tileMax[r], __shfl_xor_sync(0xffffffffu, tileMax[r], 1));
-      tileMax[r] = fmaxf(tileMax[r], __shfl_xor_sync(0xffffffffu, tileMax[r], 2));
-      const float newMax = fmaxf(m[r], tileMax[r]);
-      base[r] = newMax == -INFINITY ? 0.f : newMax;  // a row with no key yet: every p is exp2(−∞) = 0
-      correction[r] = exp2f(m[r] - base[r]);
-      m[r] = newMax;
-      l[r] *= correction[r];
-    }
-    // This thread's keep bits of row r: halves[r][n / 4] bit (n % 4)·8 + (e & 1), shifted by 2t at the end (compile-time shifts).
-    uint32_t halves[2][2] = {{0, 0}, {0, 0}};
-#pragma unroll
-    for (int n = 0; n < 8; n++) {
-      o[n][0] *= correction[0];
-      o[n][1] *= correction[0];
-      o[n][2] *= correction[1];
-      o[n][3] *= correction[1];
-#pragma unroll
-      for (int e = 0; e < 4; e++) {
-        const int r = e >> 1, j = kb + n * 8 + 2 * t + (e & 1);
-        const float p = exp2f(sc[n][e] - base[r]);
-        l[r] += p;
-        const bool kept = j >= qs[r] && j < qe[r] && dr.kept((uint32_t)(qi[r] * s.Lk + j));
-        halves[r][n >> 2] |= (uint32_t)kept << ((n & 3) * 8 + (e & 1));
-        sc[n][e] = kept ? p * dr.keep : 0.f;
-      }
-    }
-    if (keepBits) {
-#pragma unroll
-      for (int r = 0; r < 2; r++) {
-        uint32_t lo = halves[r][0] << (2 * t), hi = halves[r][1] << (2 * t);
-        lo |= __shfl_xor_sync(0xffffffffu, lo, 1);
-        hi |= __shfl_xor_sync(0xffffffffu, hi, 1);
-        lo |= __shfl_xor_sync(0xffffffffu, lo, 2);
-        hi |= __shfl_xor_sync(0xffffffffu, hi, 2);
-        if (t == 0 && qi[r] < s.Lq) keepBits[keepWord(b, h, qi[r], kb / TC_ROWS, s)] = (uint64_t)hi << 32 | lo;
-      }
-    }
-    accumulateTileProduct(sc, Vs[stage], lane, 0, o);
+    if (fullTile(bounds, kb))
+      forwardTile<true>(qa, Ks[stage], Vs[stage], lane, kb, qi, qs, qe, scaleLog2, dr, keepBits, b, h, s, o, m, l);
+    else
+      forwardTile<false>(qa, Ks[stage], Vs[stage], lane, kb, qi, qs, qe, scaleLog2, dr, keepBits, b, h, s, o, m, l);
     __syncthreads();  // every warp is done with this stage before the next iteration refills it
   }
 
@@ -270,13 +325,41 @@ __global__ void __launch_bounds__(TC_THREADS, 4) tcaForwardKernel(TcView q, TcVi
   }
 }
 
+/**
+ * Keys [kb + K32, kb + K32 + 32) of a dq tile for this warp's 16 queries: S and dP, then
+ * dQ += dS · K. FULL: every query sees every key of the tile. bits: keep bits >> 2t (KEEP_BITS).
+ */
+template <bool FULL, bool KEEP_BITS, int K32>
+__device__ __forceinline__ void dqHalf(const uint32_t (&qa)[4][4], const uint32_t (&ga)[4][4], const TcTile& Kt, const TcTile& Vt, int lane, int kb,
+                                       const int (&qi)[2], const int (&qs)[2], const int (&qe)[2], const float (&lseR)[2], const float (&deltaR)[2],
+                                       const uint64_t (&bits)[2], float scaleLog2, const DropoutRow& dr, const AttnShape& s, float (&acc)[8][4]) {
+  const int t = lane % 4;
+  float sc[4][4], dp[4][4];
+  productWithTileRows(qa, Kt, lane, K32, sc);
+  productWithTileRows(ga, Vt, lane, K32, dp);
+#pragma unroll
+  for (int n = 0; n < 4; n++)
+#pragma unroll
+    for (int e = 0; e < 4; e++) {
+      const int r = e >> 1, j = kb + K32 + n * 8 + 2 * t + (e & 1);
+      float ds = 0.f;
+      if (FULL || (j >= qs[r] && j < qe[r])) {
+        const float p = fastExp2(sc[n][e] * scaleLog2 - lseR[r]);
+        const float c = KEEP_BITS ? dr.factorOfBit(bits[r], K32 + n * 8 + (e & 1)) : dr.factor((uint32_t)(qi[r] * s.Lk + j));
+        ds = s.scale * p * (c * dp[n][e] - deltaR[r]);
+      }
+      sc[n][e] = ds;
+    }
+  accumulateTileProduct<2>(sc, Kt, lane, K32, acc);  // dQ += dS · K
+}
+
 /** dq: a block per 64 queries; K and V tiles streamed through two stages; dS·K accumulated in registers. */
 template <bool KEEP_BITS>
 __global__ void __launch_bounds__(TC_THREADS, 3) tcaDqKernel(TcView dOut, TcView q, TcView k, TcView v, const float* lse, const float* delta, const int* keyStart,
                                                          const int* keyEnd, const uint64_t* keepBits, TcView dq, AttnShape s, Dropout drop) {
   __shared__ __align__(128) TcTile Ks[2];
   __shared__ __align__(128) TcTile Vs[2];
-  __shared__ int range[2];
+  __shared__ int bounds[4];
   const int b = blockIdx.z, h = blockIdx.y, q0 = blockIdx.x * TC_ROWS;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const DropoutRow dr(drop, drop.stream + (uint32_t)(b * s.heads + h));
@@ -300,8 +383,8 @@ __global__ void __launch_bounds__(TC_THREADS, 3) tcaDqKernel(TcView dOut, TcView
       deltaR[r] = delta[li];
     }
   }
-  blockKeyRange(keyStart, keyEnd, b, q0, s.Lq, s.Lk, range);
-  const int kMin = range[0] & ~(TC_ROWS - 1), kMax = range[1];  // the forward's tiles
+  blockKeyBounds(keyStart, keyEnd, b, q0, s.Lq, s.Lk, bounds);
+  const int kMin = bounds[0] & ~(TC_ROWS - 1), kMax = bounds[1];  // the forward's tiles
 
   // Q and dOut staged through stage 1, the first K/V tile into stage 0.
   copyTileAsync(q, b, q0, s.Lq, h, s.D, Ks[1]);
@@ -337,26 +420,12 @@ __global__ void __launch_bounds__(TC_THREADS, 3) tcaDqKernel(TcView dOut, TcView
       for (int r = 0; r < 2; r++)
         if (qi[r] < s.Lq) bits[r] = keepBits[keepWord(b, h, qi[r], kb / TC_ROWS, s)] >> (2 * t);
     // The tile's 64 keys in two halves of 32 (half the score registers: three blocks per SM).
-#pragma unroll
-    for (int half = 0; half < 2; half++) {
-      const int k32 = half * 32;
-      float sc[4][4], dp[4][4];
-      productWithTileRows(qa, Ks[stage], lane, k32, sc);
-      productWithTileRows(ga, Vs[stage], lane, k32, dp);
-#pragma unroll
-      for (int n = 0; n < 4; n++)
-#pragma unroll
-        for (int e = 0; e < 4; e++) {
-          const int r = e >> 1, j = kb + k32 + n * 8 + 2 * t + (e & 1);
-          float ds = 0.f;
-          if (j >= qs[r] && j < qe[r]) {
-            const float p = exp2f(sc[n][e] * scaleLog2 - lseR[r]);
-            const float c = KEEP_BITS ? dr.factorOfBit(bits[r], k32 + n * 8 + (e & 1)) : dr.factor((uint32_t)(qi[r] * s.Lk + j));
-            ds = s.scale * p * (c * dp[n][e] - deltaR[r]);
-          }
-          sc[n][e] = ds;
-        }
-      accumulateTileProduct<2>(sc, Ks[stage], lane, k32, acc);  // dQ += dS · K
+    if (fullTile(bounds, kb)) {
+      dqHalf<true, KEEP_BITS, 0>(qa, ga, Ks[stage], Vs[stage], lane, kb, qi, qs, qe, lseR, deltaR, bits, scaleLog2, dr, s, acc);
+      dqHalf<true, KEEP_BITS, 32>(qa, ga, Ks[stage], Vs[stage], lane, kb, qi, qs, qe, lseR, deltaR, bits, scaleLog2, dr, s, acc);
+    } else {
+      dqHalf<false, KEEP_BITS, 0>(qa, ga, Ks[stage], Vs[stage], lane, kb, qi, qs, qe, lseR, deltaR, bits, scaleLog2, dr, s, acc);
+      dqHalf<false, KEEP_BITS, 32>(qa, ga, Ks[stage], Vs[stage], lane, kb, qi, qs, qe, lseR, deltaR, bits, scaleLog2, dr, s, acc);
     }
     __syncthreads();
   }
@@ -371,6 +440,47 @@ __global__ void __launch_bounds__(TC_THREADS, 3) tcaDqKernel(TcView dOut, TcView
       if (d < s.D) storePair(row, d, acc[n][2 * r], acc[n][2 * r + 1]);
     }
   }
+}
+
+/** A dk/dv query tile's per-row values in shared memory (one stage). */
+struct DkDvRows {
+  const float* lse;  // log2 units
+  const float* delta;
+  const int* start;
+  const int* end;
+  const uint32_t (*keep)[2];  // keep-bit word halves for this key block
+};
+
+/**
+ * Queries [i0 + Q32, i0 + Q32 + 32) of a dk/dv tile for this warp's 16 keys: Sᵀ and dPᵀ, then
+ * dV += (P∘c)ᵀ · dO and dK += dSᵀ · Q. FULL: every query of the tile sees every key of the block.
+ */
+template <bool FULL, bool KEEP_BITS, int Q32>
+__device__ __forceinline__ void dkdvHalf(const uint32_t (&ka)[4][4], const uint32_t (&va)[4][4], const TcTile& Qt, const TcTile& Gt, int lane, int i0, int k0,
+                                         const int (&kj)[2], const DkDvRows& rows, float scaleLog2, const DropoutRow& dr, const AttnShape& s, float (&dkAcc)[8][4],
+                                         float (&dvAcc)[8][4]) {
+  const int t = lane % 4;
+  float st[4][4], dpt[4][4];
+  productWithTileRows(ka, Qt, lane, Q32, st);   // Sᵀ: keys × queries
+  productWithTileRows(va, Gt, lane, Q32, dpt);  // dPᵀ = V · dOᵀ
+#pragma unroll
+  for (int nn = 0; nn < 4; nn++)
+#pragma unroll
+    for (int e = 0; e < 4; e++) {
+      const int r = e >> 1, ii = Q32 + nn * 8 + 2 * t + (e & 1), j = kj[r];
+      float pc = 0.f, ds = 0.f;
+      if (FULL || (j >= rows.start[ii] && j < rows.end[ii])) {
+        const float p = fastExp2(st[nn][e] * scaleLog2 - rows.lse[ii]);
+        const int off = j - k0;  // this thread's key within the block: fixed per r
+        const float c = KEEP_BITS ? ((rows.keep[ii][off >> 5] >> (off & 31)) & 1 ? dr.keep : 0.f) : dr.factor((uint32_t)((i0 + ii) * s.Lk + j));
+        pc = p * c;
+        ds = s.scale * p * (c * dpt[nn][e] - rows.delta[ii]);
+      }
+      st[nn][e] = pc;
+      dpt[nn][e] = ds;
+    }
+  accumulateTileProduct<2>(st, Gt, lane, Q32, dvAcc);   // dV += (P∘c)ᵀ · dO
+  accumulateTileProduct<2>(dpt, Qt, lane, Q32, dkAcc);  // dK += dSᵀ · Q
 }
 
 /**
@@ -486,30 +596,13 @@ __global__ void __launch_bounds__(TC_THREADS, 3) tcaDkDvKernel(TcView dOut, TcVi
     const int i0 = tiles[n] * TC_ROWS;
     const bool full = tileFull[n];
     // The tile's 64 queries in two halves of 32 (half the score registers: three blocks per SM).
-#pragma unroll
-    for (int half = 0; half < 2; half++) {
-      const int q32 = half * 32;
-      float st[4][4], dpt[4][4];
-      productWithTileRows(ka, Qs[stage], lane, q32, st);   // Sᵀ: keys × queries
-      productWithTileRows(va, Gs[stage], lane, q32, dpt);  // dPᵀ = V · dOᵀ
-#pragma unroll
-      for (int nn = 0; nn < 4; nn++)
-#pragma unroll
-        for (int e = 0; e < 4; e++) {
-          const int r = e >> 1, ii = q32 + nn * 8 + 2 * t + (e & 1), j = kj[r];
-          float pc = 0.f, ds = 0.f;
-          if (full || (j >= startS[stage][ii] && j < endS[stage][ii])) {
-            const float p = exp2f(st[nn][e] * scaleLog2 - lseS[stage][ii]);
-            const int off = j - k0;  // this thread's key within the block: fixed per r
-            const float c = KEEP_BITS ? ((keepS[stage][ii][off >> 5] >> (off & 31)) & 1 ? dr.keep : 0.f) : dr.factor((uint32_t)((i0 + ii) * s.Lk + j));
-            pc = p * c;
-            ds = s.scale * p * (c * dpt[nn][e] - deltaS[stage][ii]);
-          }
-          st[nn][e] = pc;
-          dpt[nn][e] = ds;
-        }
-      accumulateTileProduct<2>(st, Gs[stage], lane, q32, dvAcc);   // dV += (P∘c)ᵀ · dO
-      accumulateTileProduct<2>(dpt, Qs[stage], lane, q32, dkAcc);  // dK += dSᵀ · Q
+    const DkDvRows rows{lseS[stage], deltaS[stage], startS[stage], endS[stage], keepS[stage]};
+    if (full) {
+      dkdvHalf<true, KEEP_BITS, 0>(ka, va, Qs[stage], Gs[stage], lane, i0, k0, kj, rows, scaleLog2, dr, s, dkAcc, dvAcc);
+      dkdvHalf<true, KEEP_BITS, 32>(ka, va, Qs[stage], Gs[stage], lane, i0, k0, kj, rows, scaleLog2, dr, s, dkAcc, dvAcc);
+    } else {
+      dkdvHalf<false, KEEP_BITS, 0>(ka, va, Qs[stage], Gs[stage], lane, i0, k0, kj, rows, scaleLog2, dr, s, dkAcc, dvAcc);
+      dkdvHalf<false, KEEP_BITS, 32>(ka, va, Qs[stage], Gs[stage], lane, i0, k0, kj, rows, scaleLog2, dr, s, dkAcc, dvAcc);
     }
     __syncthreads();
   }

@@ -499,7 +499,7 @@ static void denseColumnPass(FPtr dy, FPtr preAct, FPtr dz, int act, int R, int C
     else denseColumnLaunch<float, 2>(dy, preAct, dz, R, C, rows, pp, what);
   }
   if (!out) return;
-  columnPartialFinalKernel<<<(C + 31) / 32, dim3(32, 8), 0, S.stream>>>(pp, chunks, C, out);
+  columnPartialFinalKernel<<<(C + 31) / 32, dim3(32, PARTIAL_LANES), 0, S.stream>>>(pp, chunks, C, out);
   CK_LAUNCH(what);
 }
 
@@ -603,7 +603,7 @@ static void opLayerNormBackward(const Call& c) {
                                                                                        partial.as<double>());
     });
     CK_LAUNCH("layerNormBackward");
-    layerNormParamGradKernel<<<dim3((H + 31) / 32, 2), dim3(32, 8), 0, S.stream>>>(partial.as<double>(), blocks, H, c.fp("dGamma"), c.fp("dBeta"));
+    layerNormParamGradKernel<<<dim3((H + 31) / 32, 2), dim3(32, PARTIAL_LANES), 0, S.stream>>>(partial.as<double>(), blocks, H, c.fp("dGamma"), c.fp("dBeta"));
     CK_LAUNCH("layerNormBackward dGamma/dBeta");
     return;
   }
@@ -614,7 +614,7 @@ static void opLayerNormBackward(const Call& c) {
         <<<blocks, LN_WARPS * 32, 0, S.stream>>>(dy, x, gamma, mean, rstd, dx, R, H, accumulate, partial.as<double>());
   });
   CK_LAUNCH("layerNormBackward");
-  layerNormParamGradKernel<<<dim3((H + 31) / 32, 2), dim3(32, 8), 0, S.stream>>>(partial.as<double>(), blocks, H, c.fp("dGamma"), c.fp("dBeta"));
+  layerNormParamGradKernel<<<dim3((H + 31) / 32, 2), dim3(32, PARTIAL_LANES), 0, S.stream>>>(partial.as<double>(), blocks, H, c.fp("dGamma"), c.fp("dBeta"));
   CK_LAUNCH("layerNormBackward dGamma/dBeta");
 }
 

@@ -880,18 +880,34 @@ __global__ void __launch_bounds__(LN_WARPS * 32, 2) layerNormBackwardF32Kernel(c
   }
 }
 
-/** Block (columns, which): out[c] += Σ_b partial[b][which][c], b in order within 8 strided sums, then the 8 in order. */
-__global__ void layerNormParamGradKernel(const double* partial, int blocks, int H, FPtr dGamma, FPtr dBeta) {
-  __shared__ double tile[8][33];
-  const int c = blockIdx.x * 32 + threadIdx.x, which = blockIdx.y;
+/**
+ * Sums of partials over a short axis, 32 columns per block: lane y of PARTIAL_LANES adds rows
+ * y, y + PARTIAL_LANES, … (loads unrolled, so several are in flight), then lane 0 adds the lanes
+ * in order. Deterministic: the order depends on the count only.
+ */
+constexpr int PARTIAL_LANES = 32;
+
+template <typename At>
+__device__ inline double sumPartials(At at, int count, int c, bool inRange) {
+  __shared__ double tile[PARTIAL_LANES][33];
   double s = 0;
-  if (c < H)
-    for (int b = threadIdx.y; b < blocks; b += 8) s += partial[((long long)b * 2 + which) * H + c];
+  if (inRange) {
+#pragma unroll 4
+    for (int i = threadIdx.y; i < count; i += PARTIAL_LANES) s += at(i);
+  }
   tile[threadIdx.y][threadIdx.x] = s;
   __syncthreads();
+  double t = 0;
+  if (threadIdx.y == 0)
+    for (int i = 0; i < PARTIAL_LANES; i++) t += tile[i][threadIdx.x];
+  return t;  // valid in lane y = 0
+}
+
+/** Block (columns, which), 32 × PARTIAL_LANES threads: out[c] += Σ_b partial[b][which][c]. */
+__global__ void layerNormParamGradKernel(const double* partial, int blocks, int H, FPtr dGamma, FPtr dBeta) {
+  const int c = blockIdx.x * 32 + threadIdx.x, which = blockIdx.y;
+  const double t = sumPartials([&](int b) { return partial[((long long)b * 2 + which) * H + c]; }, blocks, c, c < H);
   if (threadIdx.y == 0 && c < H) {
-    double t = 0;
-    for (int i = 0; i < 8; i++) t += tile[i][threadIdx.x];
     const FPtr out = which == 0 ? dGamma : dBeta;
     out[c] = (float)((double)out[c] + t);
   }
@@ -1156,21 +1172,11 @@ __global__ void __launch_bounds__(DCOL_TX * DCOL_TY) denseColumnPartialKernel(co
   }
 }
 
-/** out[c] += Σ_chunks partial[chunk, c], chunk lanes of 8 then the lanes in order (block 32 × 8). */
+/** out[c] += Σ_chunks partial[chunk, c] (block 32 × PARTIAL_LANES). */
 __global__ void columnPartialFinalKernel(const double* partial, int chunks, int C, FPtr out) {
-  __shared__ double tile[8][33];
   const int c = blockIdx.x * 32 + threadIdx.x;
-  double s = 0;
-  if (c < C)
-    for (int i = threadIdx.y; i < chunks; i += 8) s += partial[(long long)i * C + c];
-  tile[threadIdx.y][threadIdx.x] = s;
-  __syncthreads();
-  if (threadIdx.y == 0 && c < C) {
-    double t = 0;
-#pragma unroll
-    for (int i = 0; i < 8; i++) t += tile[i][threadIdx.x];
-    out[c] = (float)((double)out[c] + t);
-  }
+  const double t = sumPartials([&](int i) { return partial[(long long)i * C + c]; }, chunks, c, c < C);
+  if (threadIdx.y == 0 && c < C) out[c] = (float)((double)out[c] + t);
 }
 
 /** Rows per chunk of denseColumnPartialKernel: a function of the shape only (determinism). */

@@ -43,7 +43,7 @@ echo "device-check in $ROOT, results in $OUT"
 if ! command -v node > /dev/null; then
   echo "!!! node is not on PATH: run 'xz -dkf .carry/node.xz && chmod +x .carry/node && export PATH=\$PWD/.carry:\$PATH' first"
 fi
-for f in .carry/device/gpu-check.mjs .carry/device/train-bench.mjs .carry/device/attention-bench.mjs packages/backend-gpu/build/gpu.node; do
+for f in .carry/device/gpu-check.mjs .carry/device/train-bench.mjs .carry/device/attention-bench.mjs .carry/device/norm-bench.mjs packages/backend-gpu/build/gpu.node; do
   [ -e "$f" ] || echo "!!! missing $f (run packages/backend-gpu/scripts/prepare-device.sh on the development machine and carry .carry + packages/backend-gpu/build)"
 done
 
@@ -52,6 +52,7 @@ stage nvidia-smi 20 nvidia-smi
 stage gpu-check 100 node .carry/device/gpu-check.mjs --stages quick,train,trainbf16,resume,determinism,bf16 --out "$OUT"
 stage train-bench 130 node .carry/device/train-bench.mjs --models glm-base,glm-large --f32-models "${F32_MODELS:-none}" --batch 32 --seq 512 --steps 6 --warmup 2 --out "$OUT"
 stage attention-bench 40 node .carry/device/attention-bench.mjs --out "$OUT"
+stage norm-bench 20 node .carry/device/norm-bench.mjs
 stage hf-eager 70 python3 benchmarks/gpu/hf_peer.py --modes eager --models base,large --batch 32 --seq 512 --steps 8 --warmup 3 --out "$OUT/hf-eager"
 if [ "${STAGES_EXTRA:-0}" = 1 ]; then
   stage hf-compile 110 python3 benchmarks/gpu/hf_peer.py --modes compile --models base,large --batch 32 --seq 512 --steps 8 --warmup 3 --out "$OUT/hf-compile"

@@ -116,17 +116,12 @@ __device__ inline void blockKeyRange(const int* keyStart, const int* keyEnd, int
   __syncthreads();
 }
 
-__global__ void __launch_bounds__(TC_THREADS) tcAttentionForwardKernel(TcView q, TcView k, TcView v, const int* keyStart, const int* keyEnd, uint16_t* out,
-                                                                     float* lseOut, AttnShape s, Dropout drop) {
-  __shared__ __align__(16) uint16_t Ks[TC_ROWS][TC_LD];
-  __shared__ __align__(16) uint16_t Vt[TC_D][TC_LD];
-  __shared__ int range[2];
-  const int b = blockIdx.z, h = blockIdx.y, q0 = blockIdx.x * TC_ROWS;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-  const uint32_t stream = drop.stream + (uint32_t)(b * s.heads + h);
-
-  // This thread's two query rows: r = 0 → g, r = 1 → g + 8 of the warp's 16.
-  int qi[2], qs[2], qe[2];
+/**
+ * This thread's two query rows of the warp's 16 (r = 0 → row g, r = 1 → row g + 8) and their key
+ * ranges; a row past Lq or with an invalid range gets the empty range [0, 0).
+ */
+__device__ inline void warpQueryRows(const int* keyStart, const int* keyEnd, int b, int q0, int warp, int g, const AttnShape& s, int (&qi)[2], int (&qs)[2],
+                                     int (&qe)[2]) {
 #pragma unroll
   for (int r = 0; r < 2; r++) {
     qi[r] = q0 + warp * 16 + g + 8 * r;
@@ -139,6 +134,33 @@ __global__ void __launch_bounds__(TC_THREADS) tcAttentionForwardKernel(TcView q,
       }
     }
   }
+}
+
+/** lse (times lseScale) and Δ of this thread's two query rows (0 past Lq). */
+__device__ inline void warpQueryStats(const float* lse, const float* delta, int b, int h, const int (&qi)[2], const AttnShape& s, float lseScale, float (&lseR)[2],
+                                      float (&deltaR)[2]) {
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    lseR[r] = deltaR[r] = 0.f;
+    if (qi[r] < s.Lq) {
+      const long long li = ((long long)b * s.heads + h) * s.Lq + qi[r];
+      lseR[r] = lse[li] * lseScale;
+      deltaR[r] = delta[li];
+    }
+  }
+}
+
+__global__ void __launch_bounds__(TC_THREADS) tcAttentionForwardKernel(TcView q, TcView k, TcView v, const int* keyStart, const int* keyEnd, uint16_t* out,
+                                                                     float* lseOut, AttnShape s, Dropout drop) {
+  __shared__ __align__(16) uint16_t Ks[TC_ROWS][TC_LD];
+  __shared__ __align__(16) uint16_t Vt[TC_D][TC_LD];
+  __shared__ int range[2];
+  const int b = blockIdx.z, h = blockIdx.y, q0 = blockIdx.x * TC_ROWS;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const uint32_t stream = drop.stream + (uint32_t)(b * s.heads + h);
+
+  int qi[2], qs[2], qe[2];
+  warpQueryRows(keyStart, keyEnd, b, q0, warp, g, s, qi, qs, qe);
   blockKeyRange(keyStart, keyEnd, b, q0, s.Lq, s.Lk, range);
   const int kMin = range[0], kMax = range[1];
 
@@ -230,22 +252,8 @@ __global__ void __launch_bounds__(TC_THREADS) tcAttentionDqKernel(TcView dOut, T
 
   int qi[2], qs[2], qe[2];
   float lseR[2], deltaR[2];
-#pragma unroll
-  for (int r = 0; r < 2; r++) {
-    qi[r] = q0 + warp * 16 + g + 8 * r;
-    qs[r] = qe[r] = 0;
-    lseR[r] = deltaR[r] = 0.f;
-    if (qi[r] < s.Lq) {
-      const int st = keyStart[b * s.Lq + qi[r]], en = keyEnd[b * s.Lq + qi[r]];
-      if (rangeOk(st, en, s.Lk)) {
-        qs[r] = st;
-        qe[r] = en;
-      }
-      const long long li = ((long long)b * s.heads + h) * s.Lq + qi[r];
-      lseR[r] = lse[li];
-      deltaR[r] = delta[li];
-    }
-  }
+  warpQueryRows(keyStart, keyEnd, b, q0, warp, g, s, qi, qs, qe);
+  warpQueryStats(lse, delta, b, h, qi, s, 1.f, lseR, deltaR);
   blockKeyRange(keyStart, keyEnd, b, q0, s.Lq, s.Lk, range);
   const int kMin = range[0], kMax = range[1];
 

@@ -259,18 +259,7 @@ __global__ void __launch_bounds__(TC_THREADS, 4) tcaForwardKernel(TcView q, TcVi
   const float scaleLog2 = s.scale * LOG2E;
 
   int qi[2], qs[2], qe[2];
-#pragma unroll
-  for (int r = 0; r < 2; r++) {
-    qi[r] = q0 + warp * 16 + g + 8 * r;
-    qs[r] = qe[r] = 0;
-    if (qi[r] < s.Lq) {
-      const int st = keyStart[b * s.Lq + qi[r]], en = keyEnd[b * s.Lq + qi[r]];
-      if (rangeOk(st, en, s.Lk)) {
-        qs[r] = st;
-        qe[r] = en;
-      }
-    }
-  }
+  warpQueryRows(keyStart, keyEnd, b, q0, warp, g, s, qi, qs, qe);
   blockKeyBounds(keyStart, keyEnd, b, q0, s.Lq, s.Lk, bounds);
   const int kMin = bounds[0] & ~(TC_ROWS - 1), kMax = bounds[1];  // tiles aligned to 64 keys (the keep-bit words)
 
@@ -367,22 +356,8 @@ __global__ void __launch_bounds__(TC_THREADS, 3) tcaDqKernel(TcView dOut, TcView
 
   int qi[2], qs[2], qe[2];
   float lseR[2], deltaR[2];  // lse in log2 units
-#pragma unroll
-  for (int r = 0; r < 2; r++) {
-    qi[r] = q0 + warp * 16 + g + 8 * r;
-    qs[r] = qe[r] = 0;
-    lseR[r] = deltaR[r] = 0.f;
-    if (qi[r] < s.Lq) {
-      const int st = keyStart[b * s.Lq + qi[r]], en = keyEnd[b * s.Lq + qi[r]];
-      if (rangeOk(st, en, s.Lk)) {
-        qs[r] = st;
-        qe[r] = en;
-      }
-      const long long li = ((long long)b * s.heads + h) * s.Lq + qi[r];
-      lseR[r] = lse[li] * LOG2E;
-      deltaR[r] = delta[li];
-    }
-  }
+  warpQueryRows(keyStart, keyEnd, b, q0, warp, g, s, qi, qs, qe);
+  warpQueryStats(lse, delta, b, h, qi, s, LOG2E, lseR, deltaR);
   blockKeyBounds(keyStart, keyEnd, b, q0, s.Lq, s.Lk, bounds);
   const int kMin = bounds[0] & ~(TC_ROWS - 1), kMax = bounds[1];  // the forward's tiles
 

@@ -734,6 +734,33 @@ __global__ void __launch_bounds__(LN_WARPS * 32) layerNormWarpKernel(FPtr x, FPt
 }
 
 /**
+ * The layer-norm backward's block step: adds the warps' per-lane column sums of dy·x̂ and dy in
+ * warp order (colSum: [2][CPL·32] in shared memory) and writes them as the block's f64 partial
+ * [blockIdx.x][0 = dGamma, 1 = dBeta][H].
+ */
+template <int CPL, typename Acc>
+__device__ inline void blockColumnSums(const Acc (&dG)[CPL], const Acc (&dB)[CPL], Acc (*colSum)[CPL * 32], int H, double* partial) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  for (int w = 0; w < LN_WARPS; w++) {
+    if (warp == w) {
+#pragma unroll
+      for (int j = 0; j < CPL; j++) {
+        const int c = j * 32 + lane;
+        if (c < H) {
+          colSum[0][c] = (w == 0 ? Acc(0) : colSum[0][c]) + dG[j];
+          colSum[1][c] = (w == 0 ? Acc(0) : colSum[1][c]) + dB[j];
+        }
+      }
+    }
+    __syncthreads();
+  }
+  for (int c = threadIdx.x; c < H; c += blockDim.x) {
+    partial[((long long)blockIdx.x * 2) * H + c] = colSum[0][c];
+    partial[((long long)blockIdx.x * 2 + 1) * H + c] = colSum[1][c];
+  }
+}
+
+/**
  * layerNormBackward, fused: block b owns rows [b·LNB_ROWS, …); warp w takes rows b·LNB_ROWS + w,
  * + LN_WARPS, … in order. Per row (dy and x read once, columns 32·j + lane): dx as
  * layerNormBackwardDxKernel, and each lane adds dy·x̂ and dy of its columns to f64 column sums
@@ -788,23 +815,7 @@ __global__ void __launch_bounds__(LN_WARPS * 32) layerNormBackwardFusedKernel(FP
       }
     }
   }
-  for (int w = 0; w < LN_WARPS; w++) {
-    if (warp == w) {
-#pragma unroll
-      for (int j = 0; j < CPL; j++) {
-        const int c = j * 32 + lane;
-        if (c < H) {
-          colSum[0][c] = (w == 0 ? 0.0 : colSum[0][c]) + dG[j];
-          colSum[1][c] = (w == 0 ? 0.0 : colSum[1][c]) + dB[j];
-        }
-      }
-    }
-    __syncthreads();
-  }
-  for (int c = threadIdx.x; c < H; c += blockDim.x) {
-    partial[((long long)blockIdx.x * 2) * H + c] = colSum[0][c];
-    partial[((long long)blockIdx.x * 2 + 1) * H + c] = colSum[1][c];
-  }
+  blockColumnSums<CPL>(dG, dB, colSum, H, partial);
 }
 
 /**
@@ -861,23 +872,7 @@ __global__ void __launch_bounds__(LN_WARPS * 32, 2) layerNormBackwardF32Kernel(c
       }
     }
   }
-  for (int w = 0; w < LN_WARPS; w++) {
-    if (warp == w) {
-#pragma unroll
-      for (int j = 0; j < CPL; j++) {
-        const int c = j * 32 + lane;
-        if (c < H) {
-          colSum[0][c] = (w == 0 ? 0.f : colSum[0][c]) + dG[j];
-          colSum[1][c] = (w == 0 ? 0.f : colSum[1][c]) + dB[j];
-        }
-      }
-    }
-    __syncthreads();
-  }
-  for (int c = threadIdx.x; c < H; c += blockDim.x) {
-    partial[((long long)blockIdx.x * 2) * H + c] = colSum[0][c];
-    partial[((long long)blockIdx.x * 2 + 1) * H + c] = colSum[1][c];
-  }
+  blockColumnSums<CPL>(dG, dB, colSum, H, partial);
 }
 
 /**

@@ -199,14 +199,16 @@ describe('WordPiece training', () => {
       expect(tok.decode(ids, { cleanup: false })).toBe(words.join(' '));
     }
     // Hugging Face's trainer, run to exhaustion on the same book, learns (nearly) the same vocabulary:
-    // only merges whose counts tie can be taken in another order.
+    // only merges whose counts tie can be taken in another order. Its parallel counting breaks such
+    // ties differently from run to run under load (9,162 or 9,163 entries seen for this book), so
+    // the sizes are held to 0.1% and the vocabularies to 1%; ours is deterministic.
     const hft = new hf.Tokenizer(hf.WordPiece.empty()) as HfTokenizer;
     hft.setNormalizer(hf.bertNormalizer({}));
     hft.setPreTokenizer(hf.bertPreTokenizer());
     hft.train([book!]);
     const theirs = new Set(Object.keys(hft.getVocab()));
     const ours = trainWordPiece(lines, { vocabSize: 30_000, specialTokens: [] }).vocab;
-    expect(ours.length).toBe(theirs.size);
+    expect(Math.abs(ours.length - theirs.size)).toBeLessThanOrEqual(Math.ceil(theirs.size / 1000));
     const different = ours.filter((t) => !theirs.has(t)).length;
     expect(different / ours.length).toBeLessThan(0.01);
   });

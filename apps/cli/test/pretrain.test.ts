@@ -70,7 +70,7 @@ describe('blankglm pretrain', () => {
   it('documents every flag in --help', async () => {
     const r = await run(['pretrain', '--help'], tmpdir());
     expect(r.code).toBe(0);
-    for (const flag of ['--config', '--preset', '--data', '--backend', '--steps', '--batch-size', '--seq-len', '--lr', '--seed', '--out', '--resume', '--json', '--keep', '--objective', '--accumulation', '--warmup', '--decay-style']) {
+    for (const flag of ['--config', '--preset', '--data', '--backend', '--steps', '--batch-size', '--seq-len', '--lr', '--seed', '--out', '--resume', '--json', '--keep', '--objective', '--accumulation', '--warmup', '--decay-style', '--precision']) {
       expect(r.stdout).toContain(flag);
     }
   });
@@ -166,5 +166,19 @@ describe('blankglm pretrain', () => {
     expect(typo.stderr).toMatch(/--config .*bad\.json: unknown field 'stpes'/);
     const noOut = await run(['pretrain'], cwd);
     expect(noOut.stderr).toMatch(/missing --out <dir>/);
+    const badPrecision = await run([...base, '--data', 'corpus.txt', '--precision', 'fp16'], cwd);
+    expect(badPrecision.code).toBe(2);
+    expect(badPrecision.stderr).toMatch(/precision must be auto, f32 or bf16, got 'fp16'/);
+    const wasmBf16 = await run([...base, '--data', 'corpus.txt', '--out', 'wasm', '--backend', 'wasm', '--precision', 'bf16'], cwd);
+    expect(wasmBf16.code).toBe(1);
+    expect(wasmBf16.stderr).toMatch(/precision bf16 needs a backend with bf16 tensors .* the wasm backend computes in f32: use precision f32 or auto/);
+  });
+
+  it('--precision bf16 trains with bf16 products and says so', async () => {
+    const cwd = workspace();
+    const r = await run(['pretrain', '--config', 'micro.json', '--data', 'corpus.txt', '--out', 'run', '--backend', 'ref', '--steps', '2', '--eval-every', '0', '--precision', 'bf16'], cwd);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/on the ref backend \(bf16 products, f32 master weights\)/);
+    expect(JSON.parse(readFileSync(join(cwd, 'run', 'run-config.json'), 'utf8')).precision).toBe('bf16');
   });
 });

@@ -80,6 +80,12 @@ export interface PretrainConfig {
   checkpointEvery: number;
   /** Checkpoints to keep. */
   keep: number;
+  /**
+   * Matrix operands in 'bf16' (mixed precision: bf16 activations and weight copies, f32 master
+   * weights, gradients and optimizer state) or 'f32'. 'auto' (default): the saved run's when
+   * resuming, else bf16 on a backend that computes in bf16 natively (the CUDA backend), f32 elsewhere.
+   */
+  precision?: 'auto' | 'f32' | 'bf16';
 }
 
 export const PRETRAIN_DEFAULTS: Omit<PretrainConfig, 'data' | 'outDir'> = {
@@ -149,7 +155,27 @@ export function resolvePretrainConfig(partial: Partial<PretrainConfig> & Pick<Pr
   int('checkpointEvery', 1);
   int('keep', 1);
   if (c.evalEvery > 0 && c.validFraction === 0) throw new PretrainError('evaluation needs held-out documents: set validFraction > 0, or evalEvery 0 to train without evaluation');
+  if (c.precision !== undefined && !['auto', 'f32', 'bf16'].includes(c.precision)) throw new PretrainError(`precision must be auto, f32 or bf16, got '${String(c.precision)}'`);
   return c;
+}
+
+/**
+ * The precision a run trains in: an explicit one as given ('bf16' needs a backend with bf16
+ * tensors); 'auto' → the resumed run's, else bf16 where the backend computes in bf16 natively.
+ */
+export function resolvePrecision(requested: PretrainConfig['precision'], backend: Backend, resumedRun: Record<string, unknown> | null): 'f32' | 'bf16' {
+  const features = backend.device.features;
+  if (requested === 'bf16') {
+    if (!features.includes('bf16') && !features.includes('bf16-storage-emulated')) {
+      throw new PretrainError(`precision bf16 needs a backend with bf16 tensors (the CUDA backend; the reference emulates them); the ${backend.name} backend computes in f32: use precision f32 or auto`);
+    }
+    return 'bf16';
+  }
+  if (requested === 'f32') return 'f32';
+  const saved = resumedRun?.precision;
+  if (saved === 'f32' || saved === 'bf16') return saved;
+  if (resumedRun) return 'f32'; // runs saved before precision existed trained in f32
+  return features.includes('bf16') ? 'bf16' : 'f32';
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
@@ -218,7 +244,16 @@ class DatasetSource implements BatchSource<GlmBatch> {
 
 export interface PretrainHooks {
   /** Before the first step (after a resume, with the restored model). */
-  onStart?(info: { model: GlmModel; config: GlmConfig; resumedFrom: string | null; startStep: number; parameters: number; trainDocuments: number; validDocuments: number }): void | Promise<void>;
+  onStart?(info: {
+    model: GlmModel;
+    config: GlmConfig;
+    resumedFrom: string | null;
+    startStep: number;
+    parameters: number;
+    trainDocuments: number;
+    validDocuments: number;
+    precision: 'f32' | 'bf16';
+  }): void | Promise<void>;
   onStep?(metrics: StepMetrics & { elapsedSeconds: number; tokensPerSecond: number }): void;
   onEval?(record: EvalRecord): void;
   onCheckpoint?(dir: string, step: number): void;
@@ -315,7 +350,8 @@ export async function runPretraining(configIn: PretrainConfig, options: RunPretr
   }
 
   const backend = options.backend;
-  const model = GlmModel.create(backend, config, saved ? { stateDict: saved.stateDict } : { rng: root.fork('init') });
+  const precision = resolvePrecision(c.precision, backend, saved?.run ?? null);
+  const model = GlmModel.create(backend, config, saved ? { stateDict: saved.stateDict, precision } : { rng: root.fork('init'), precision });
   let optimizer: AdamW | null = null;
   try {
     optimizer = new AdamW(model, { lr: c.lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weightDecay, maxGradNorm: c.maxGradNorm });
@@ -330,6 +366,7 @@ export async function runPretraining(configIn: PretrainConfig, options: RunPretr
     }
     const runRecord = {
       ...c,
+      precision,
       outDir,
       data: resolve(c.data),
       modelConfig: configToJson(config),
@@ -346,7 +383,7 @@ export async function runPretraining(configIn: PretrainConfig, options: RunPretr
       status: 'done', startStep, step: startStep, firstLoss: null, lastLoss: null, evals: [], lastCheckpoint: saved ? saved.dir : null,
       seconds: 0, tokensPerSecond: 0, resumedFrom: resumeDir, outDir,
     };
-    await options.onStart?.({ model, config, resumedFrom: resumeDir, startStep, parameters: parameterCount(config), trainDocuments: train.documentCount, validDocuments });
+    await options.onStart?.({ model, config, resumedFrom: resumeDir, startStep, parameters: parameterCount(config), trainDocuments: train.documentCount, validDocuments, precision });
     if (startStep >= c.steps) {
       result.status = 'already-done';
       await options.onFinish?.(model);

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createReferenceBackend } from '@blankglm/backend-ref';
-import { PretrainError, listCheckpoints, loadTrainingCheckpoint, runPretraining, type TrainRecord } from '../src/index.js';
+import { PretrainError, listCheckpoints, loadTrainingCheckpoint, resolvePrecision, runPretraining, type TrainRecord } from '../src/index.js';
 import { microConfig, smallCorpus, tempDir } from './helpers.js';
 
 function trainLosses(outDir: string): Map<number, number> {
@@ -102,6 +102,38 @@ describe('runPretraining', () => {
     expect(listCheckpoints(join(out, 'checkpoints')).map((c) => c.step)).toEqual([2]);
   });
 
+  it('trains in mixed precision when asked (bf16 products, f32 masters), records it, and resumes in it', async () => {
+    const data = await smallCorpus();
+    const out = tempDir();
+    const a = await runPretraining(microConfig(data, out, { steps: 4, evalEvery: 0, checkpointEvery: 2, precision: 'bf16', lr: 1e-2, warmup: 0 }), {
+      backend: createReferenceBackend(), stopAfterStep: 3,
+    });
+    expect(a.status).toBe('stopped');
+    expect(JSON.parse(readFileSync(join(out, 'run-config.json'), 'utf8')).precision).toBe('bf16');
+    // 'auto' on resume takes the saved run's precision, not the backend's default (f32 on the reference).
+    const b = await runPretraining(microConfig(data, out, { steps: 4, evalEvery: 0, checkpointEvery: 2, lr: 1e-2, warmup: 0 }), { backend: createReferenceBackend(), resume: 'auto' });
+    expect(b.startStep).toBe(2);
+    expect(JSON.parse(readFileSync(join(out, 'run-config.json'), 'utf8')).precision).toBe('bf16');
+    const losses = trainLosses(out);
+    expect([...losses.keys()]).toEqual([1, 2, 3, 4]);
+    for (const l of losses.values()) expect(Number.isFinite(l)).toBe(true);
+  });
+
+  it('resolves precision: auto is bf16 only where the backend computes in bf16; bf16 on an f32-only backend is refused', () => {
+    const ref = createReferenceBackend();
+    expect(resolvePrecision('auto', ref, null)).toBe('f32');
+    expect(resolvePrecision(undefined, ref, null)).toBe('f32');
+    expect(resolvePrecision('bf16', ref, null)).toBe('bf16'); // emulated bf16 storage
+    expect(resolvePrecision('auto', ref, { precision: 'bf16' })).toBe('bf16');
+    expect(resolvePrecision('auto', ref, { preset: 'glm-tiny' })).toBe('f32'); // saved before precision existed
+    const gpuLike = { ...ref, name: 'cuda', device: { ...ref.device, features: ['bf16', 'f32'] } } as typeof ref;
+    expect(resolvePrecision('auto', gpuLike, null)).toBe('bf16');
+    expect(resolvePrecision('f32', gpuLike, null)).toBe('f32');
+    const f32Only = { ...ref, name: 'wasm', device: { ...ref.device, features: ['simd128'] } } as typeof ref;
+    expect(() => resolvePrecision('bf16', f32Only, null)).toThrow(/precision bf16 needs a backend with bf16 tensors .* the wasm backend computes in f32: use precision f32 or auto/);
+    ref.dispose();
+  });
+
   it('refuses bad input with the fix: sequence past the position table, a corpus smaller than one batch, another preset on resume, missing data', async () => {
     const data = await smallCorpus();
     const backend = createReferenceBackend();
@@ -119,6 +151,7 @@ describe('runPretraining', () => {
     ).rejects.toThrow(/cannot resume from .*step-00000001: .*num_layers 1 \(checkpoint\) vs 2 \(this run\).*or a fresh --out/);
     await expect(runPretraining(microConfig(join(out, 'nowhere'), tempDir()), { backend })).rejects.toThrow(PretrainError);
     await expect(runPretraining(microConfig(data, tempDir(), { objective: 'bogus' }), { backend })).rejects.toThrow(/objective 'bogus' is unknown; expected one of token, sentence, document/);
+    await expect(runPretraining(microConfig(data, tempDir(), { precision: 'fp16' as never }), { backend })).rejects.toThrow(/precision must be auto, f32 or bf16, got 'fp16'/);
     expect(backend.liveBuffers()).toBe(0);
   });
 });

@@ -42,9 +42,9 @@ const NUMERIC_FLAGS: Record<string, keyof PretrainConfig> = {
   keep: 'keep',
 };
 
-const STRING_FLAGS: Record<string, keyof PretrainConfig> = { preset: 'preset', 'decay-style': 'decayStyle', objective: 'objective', layout: 'layout' };
+const STRING_FLAGS: Record<string, keyof PretrainConfig> = { preset: 'preset', 'decay-style': 'decayStyle', objective: 'objective', layout: 'layout', precision: 'precision' };
 
-const CONFIG_KEYS = new Set<string>([...Object.keys(PRETRAIN_DEFAULTS), 'model', 'corruption', 'decayIters', 'data', 'outDir']);
+const CONFIG_KEYS = new Set<string>([...Object.keys(PRETRAIN_DEFAULTS), 'model', 'corruption', 'decayIters', 'data', 'outDir', 'precision']);
 
 /** Reads a run configuration file (JSON, PretrainConfig field names); errors name the file and the field. */
 export function readRunConfigFile(path: string): Partial<PretrainConfig> {
@@ -170,7 +170,7 @@ export async function runTrainingWithProgress(io: CliIO, o: TrainingRunOptions):
         startStep = info.startStep;
         say(
           `${info.resumedFrom ? `resuming from ${info.resumedFrom} at step ${info.startStep}` : 'starting a new run'}: ${config.preset} (${formatCount(info.parameters)} parameters) ` +
-            `on the ${o.backendName} backend; ${config.steps} steps of ${config.batchSize}×${config.accumulation} windows of ${config.seqLength} tokens, objective ${config.objective}, ` +
+            `on the ${o.backendName} backend (${info.precision === 'bf16' ? 'bf16 products, f32 master weights' : 'f32'}); ${config.steps} steps of ${config.batchSize}×${config.accumulation} windows of ${config.seqLength} tokens, objective ${config.objective}, ` +
             `${info.trainDocuments.toLocaleString('en-US')} training / ${info.validDocuments.toLocaleString('en-US')} held-out documents`,
         );
         await o.hooks?.onStart?.(info);
@@ -269,6 +269,11 @@ Examples:
     'eval-batches': { type: 'number', placeholder: 'n', description: `Held-out batches per evaluation (default ${PRETRAIN_DEFAULTS.evalBatches}).` },
     'checkpoint-every': { type: 'number', placeholder: 'n', description: `Save a checkpoint every n steps and at the end (default ${PRETRAIN_DEFAULTS.checkpointEvery}).` },
     keep: { type: 'number', placeholder: 'n', description: `Checkpoints to keep (default ${PRETRAIN_DEFAULTS.keep}).` },
+    precision: {
+      type: 'string',
+      placeholder: 'auto|f32|bf16',
+      description: 'Matrix operands in bf16 (f32 master weights) or f32; auto (default): bf16 on the gpu backend, f32 elsewhere, the saved run\'s when resuming.',
+    },
     json: { type: 'boolean', description: 'Print one JSON object per logged step (step, loss, lr, …) and per evaluation on stdout.' },
     'log-every': { type: 'number', placeholder: 'n', default: 1, description: 'With --json: print every n-th step.' },
   },

@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import type { TokenizerSpec } from '@blankglm/data';
 import { CheckpointMismatchError, configFromJson, getPreset, GlmModel, loadCheckpoint, type CheckpointFormat, type GlmConfig, type LoadedCheckpoint } from '@blankglm/model-spec';
 import type { Backend } from '@blankglm/tensor';
+import { PretrainError, resolvePrecision } from '@blankglm/trainer';
 import { embeddedBertVocabText, loadBertTokenizer, loadGpt2Tokenizer, loadTokenizerJson, type GlmTokenizer } from '@blankglm/tokenizer';
 import { BACKEND_NAMES, createBackend, type BackendName } from './backends.js';
 import { CliError, type OptionSpec, type OptionValues } from './cli.js';
@@ -170,14 +171,33 @@ export interface OpenedModel {
   tokenizerSpec: TokenizerSpec;
   model: GlmModel;
   backendName: BackendName;
+  /** The dtype of the model's matrix operands. */
+  precision: 'f32' | 'bf16';
 }
 
-/** Loads a checkpoint folder, its tokenizer and the model on the chosen backend. Dispose `model` when done. */
-export async function openModel(folder: string, options: OptionValues, cwd: string): Promise<OpenedModel> {
+/** --precision, for commands that train a model. */
+export const PRECISION_OPTION: OptionSpec = {
+  type: 'string',
+  placeholder: 'auto|f32|bf16',
+  description: 'Matrix operands in bf16 (f32 master weights) or f32; auto (default): bf16 on the gpu backend, f32 elsewhere.',
+};
+
+/**
+ * Loads a checkpoint folder, its tokenizer and the model on the chosen backend, in f32 or — for
+ * training commands that pass `precision` — the precision resolved for the backend. Dispose `model` when done.
+ */
+export async function openModel(folder: string, options: OptionValues, cwd: string, precision?: 'auto' | 'f32' | 'bf16'): Promise<OpenedModel> {
   const dir = resolve(cwd, folder);
   const checkpoint = loadCheckpointForCli(folder, options, cwd);
   const { tokenizer, source, spec } = tokenizerForCheckpoint(checkpoint, dir);
   const { backend, name } = await openBackend(options);
-  const model = GlmModel.create(backend, checkpoint.config, { stateDict: checkpoint.stateDict });
-  return { checkpoint, dir, tokenizer, tokenizerSource: source, tokenizerSpec: spec, model, backendName: name };
+  let resolved: 'f32' | 'bf16' = 'f32';
+  try {
+    if (precision !== undefined) resolved = resolvePrecision(precision, backend, null);
+  } catch (e) {
+    backend.dispose();
+    throw e instanceof PretrainError ? new CliError(`--precision: ${e.message}`) : e;
+  }
+  const model = GlmModel.create(backend, checkpoint.config, { stateDict: checkpoint.stateDict, precision: resolved });
+  return { checkpoint, dir, tokenizer, tokenizerSource: source, tokenizerSpec: spec, model, backendName: name, precision: resolved };
 }

@@ -46,6 +46,18 @@ describe('blankglm finetune / evaluate', () => {
     expect(text.out).toMatch(/task CB on .*val\.jsonl \(3 examples, ref backend, .*\)\naccuracy: \d\.\d{4}\nmacro-f1: \d\.\d{4}\nexamples: 3/);
   });
 
+  it('--precision bf16 fine-tunes with bf16 products (and says so); the classifier head too; a bad value is refused', async () => {
+    for (const head of ['cloze', 'classifier']) {
+      const r = await runCommand(['finetune', ckpt, '--task', 'cb', '--data', 'cb', '--epochs', '1', '--batch-size', '2', '--head', head, '--out', `bf16-${head}`, '--precision', 'bf16', ...common], work);
+      expect(r.code, r.err).toBe(0);
+      expect(r.out).toMatch(/on the ref backend \(bf16 products, f32 master weights\)/);
+      expect(r.out).toMatch(/epoch 1 \(step 2\): train loss \d+\.\d{4}; validation accuracy/);
+    }
+    const bad = await runCommand(['finetune', ckpt, '--task', 'cb', '--data', 'cb', '--precision', 'fp16', ...common], work);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/--precision must be auto, f32 or bf16, got 'fp16'/);
+  });
+
   it('runs a task file of your own (FewGLUE-style --train / --valid)', async () => {
     const task = {
       name: 'my-nli', kind: 'cloze', patterns: { '0': '{premise} Question: {hypothesis} Answer: [MASK].' }, shortenable: ['premise'],

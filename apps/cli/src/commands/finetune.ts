@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DataFileError, TaskFileError, finetune, loadSplit, loadTask, resolveSplits, taskKindNames, withHead, type Hyperparameters, type TaskDefinition } from '@blankglm/finetune';
 import { CliError, type Command, type OptionValues } from '../cli.js';
-import { MODEL_OPTIONS, openModel } from '../checkpoint-io.js';
+import { MODEL_OPTIONS, PRECISION_OPTION, openModel } from '../checkpoint-io.js';
 import { Progress } from '../progress.js';
 
 /** Task-loading and data errors are the user's to fix: shown without a stack. */
@@ -75,6 +75,7 @@ Examples:
     head: HEAD_OPTION,
     seed: { type: 'number', placeholder: 'n', default: 1, description: 'Seed of data order and dropout.' },
     json: { type: 'boolean', description: 'Print the result as one JSON object (no progress).' },
+    precision: { ...PRECISION_OPTION, default: 'auto' },
     ...MODEL_OPTIONS,
   },
   async run({ positionals, options, io }) {
@@ -110,7 +111,9 @@ Examples:
       return asCliError(e);
     }
 
-    const opened = await openModel(folder, options, io.cwd);
+    const precision = options.precision as string;
+    if (precision !== 'auto' && precision !== 'f32' && precision !== 'bf16') throw new CliError(`--precision must be auto, f32 or bf16, got '${precision}'`);
+    const opened = await openModel(folder, options, io.cwd, precision);
     const { model } = opened;
     const tokenizerFiles: Record<string, Uint8Array> = {};
     for (const f of opened.checkpoint.tokenizerFiles) tokenizerFiles[f] = readFileSync(join(opened.dir, f));
@@ -119,7 +122,7 @@ Examples:
     const w = (line: string): void => void io.stdout.write(line + '\n');
     if (!json) {
       w(`task ${task.name} (${task.kind}, ${task.source}); ${train.length} training, ${valid.length} validation examples`);
-      w(`model ${opened.dir} on the ${opened.backendName} backend; output ${outDir}`);
+      w(`model ${opened.dir} on the ${opened.backendName} backend${opened.precision === 'bf16' ? ' (bf16 products, f32 master weights)' : ''}; output ${outDir}`);
     }
     const controller = new AbortController();
     const onSigint = (): void => controller.abort();

@@ -18,7 +18,7 @@ import {
   type PretrainResult,
 } from '@blankglm/trainer';
 import { CliError, type CliIO, type Command, type OptionValues } from '../cli.js';
-import { BACKEND_OPTIONS, embeddedTokenizerFiles, openBackend } from '../checkpoint-io.js';
+import { BACKEND_OPTIONS, PRECISION_OPTION, embeddedTokenizerFiles, openBackend } from '../checkpoint-io.js';
 import { Progress, formatCount, formatDuration } from '../progress.js';
 import { preparationSummary, runPreparation } from './prepare.js';
 
@@ -269,11 +269,7 @@ Examples:
     'eval-batches': { type: 'number', placeholder: 'n', description: `Held-out batches per evaluation (default ${PRETRAIN_DEFAULTS.evalBatches}).` },
     'checkpoint-every': { type: 'number', placeholder: 'n', description: `Save a checkpoint every n steps and at the end (default ${PRETRAIN_DEFAULTS.checkpointEvery}).` },
     keep: { type: 'number', placeholder: 'n', description: `Checkpoints to keep (default ${PRETRAIN_DEFAULTS.keep}).` },
-    precision: {
-      type: 'string',
-      placeholder: 'auto|f32|bf16',
-      description: 'Matrix operands in bf16 (f32 master weights) or f32; auto (default): bf16 on the gpu backend, f32 elsewhere, the saved run\'s when resuming.',
-    },
+    precision: { ...PRECISION_OPTION, description: `${PRECISION_OPTION.description} When resuming, auto keeps the saved run's.` },
     json: { type: 'boolean', description: 'Print one JSON object per logged step (step, loss, lr, …) and per evaluation on stdout.' },
     'log-every': { type: 'number', placeholder: 'n', default: 1, description: 'With --json: print every n-th step.' },
   },

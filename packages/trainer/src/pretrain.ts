@@ -229,6 +229,51 @@ export function checkDataFits(c: PretrainConfig, config: GlmConfig, shards: Shar
 }
 
 /** GlmDataset as a BatchSource. */
+/** A backend error that means the device ran out of memory (GPU_OUT_OF_MEMORY, WASM_OUT_OF_MEMORY, …). */
+export function isOutOfMemory(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.endsWith('OUT_OF_MEMORY');
+}
+
+/** The first `rows` rows of a batch. */
+export function firstRows(batch: GlmBatch, rows: number): GlmBatch {
+  const { seqLength: L, numSegments: S } = batch;
+  if (!Number.isInteger(rows) || rows < 1 || rows > batch.batchSize) throw new RangeError(`firstRows: rows must be 1..${batch.batchSize}, got ${rows}`);
+  const cut = <T extends Int32Array | Uint8Array>(a: T, per: number): T => a.slice(0, rows * per) as T;
+  return {
+    batchSize: rows, seqLength: L, numSegments: S,
+    inputIds: cut(batch.inputIds, L), positionIds: cut(batch.positionIds, L), blockPositionIds: cut(batch.blockPositionIds, L), sep: cut(batch.sep, S),
+    ...(batch.segmentIds ? { segmentIds: cut(batch.segmentIds, L) } : {}),
+    ...(batch.targetIds ? { targetIds: cut(batch.targetIds, L) } : {}),
+    ...(batch.lossMask ? { lossMask: cut(batch.lossMask, L) } : {}),
+  };
+}
+
+/**
+ * What to do when a step ran out of memory: halves the micro-batch until a training forward and
+ * backward of `probe`'s first rows fit (the parameters are not touched), and names the flags that
+ * keep the same windows per step through gradient accumulation.
+ */
+function outOfMemoryAdvice(e: Error, c: PretrainConfig, model: GlmModel, probe: GlmBatch): string {
+  const objective = blankInfillingObjective();
+  let fits = 0;
+  for (let rows = Math.min(probe.batchSize, c.batchSize) >> 1; rows >= 1 && fits === 0; rows >>= 1) {
+    try {
+      model.zeroGrad();
+      objective.trainStep(model, firstRows(probe, rows), { seed: 0, targetWeight: 1 });
+      model.backend.synchronize();
+      fits = rows;
+    } catch (err) {
+      if (!isOutOfMemory(err)) throw err;
+    }
+  }
+  model.zeroGrad();
+  const what = `a micro-batch of ${c.batchSize} windows of ${c.seqLength} tokens does not fit in memory (${e.message.replace(/\.$/, '')})`;
+  if (fits === 0) return `${what}; not even one window fits: use a smaller --seq-len or preset`;
+  const accumulation = Math.ceil((c.batchSize * c.accumulation) / fits);
+  return `${what}; ${fits} windows fit: use --batch-size ${fits} --accumulation ${accumulation} to keep ${fits * accumulation} windows per step`;
+}
+
 class DatasetSource implements BatchSource<GlmBatch> {
   constructor(readonly dataset: GlmDataset) {}
   next(): GlmBatch {
@@ -418,10 +463,17 @@ export async function runPretraining(configIn: PretrainConfig, options: RunPretr
       try {
         m = trainer.trainStep();
       } catch (e) {
+        const last = (): string => {
+          const ck = listCheckpoints(join(outDir, 'checkpoints')).at(-1);
+          return ck ? `the last good checkpoint is ${ck.dir} (step ${ck.step})` : 'no checkpoint was written yet';
+        };
         if (e instanceof NonFiniteLossError) {
           drawCurve();
-          const last = listCheckpoints(join(outDir, 'checkpoints')).at(-1);
-          throw new PretrainError(`${e.message}. Training stopped; ${last ? `the last good checkpoint is ${last.dir} (step ${last.step})` : 'no checkpoint was written yet'}`);
+          throw new PretrainError(`${e.message}. Training stopped; ${last()}`);
+        }
+        if (isOutOfMemory(e)) {
+          const probe = new GlmDataset(shards, { ...datasetOptions, rng: root.fork('memory-probe') }).next().batch;
+          throw new PretrainError(`${outOfMemoryAdvice(e as Error, c, model, probe)}. Training stopped; ${last()}`);
         }
         throw e;
       }

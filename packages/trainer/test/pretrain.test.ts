@@ -134,6 +134,54 @@ describe('runPretraining', () => {
     ref.dispose();
   });
 
+  it('out of memory in a step: stops naming a micro-batch that fits and the accumulation that keeps the step the same', async () => {
+    const data = await smallCorpus();
+    // The reference backend with a memory limit: allocations past `cap` live elements throw like the GPU's.
+    const ref = createReferenceBackend();
+    let live = 0;
+    let peak = 0;
+    let cap = Infinity;
+    const sizes = new Map<number, number>();
+    const limited = new Proxy(ref, {
+      get(target, prop, receiver) {
+        if (prop === 'alloc') {
+          return (dtype: never, size: number, label?: string) => {
+            if (live + size > cap) throw Object.assign(new Error(`out of memory: ${label ?? 'a tensor'} needs ${size} elements, ${cap - live} free`), { code: 'GPU_OUT_OF_MEMORY' });
+            const t = target.alloc(dtype, size, label);
+            live += size;
+            peak = Math.max(peak, live);
+            sizes.set(t.id, size);
+            return t;
+          };
+        }
+        if (prop === 'free') {
+          return (t: { id: number }) => {
+            live -= sizes.get(t.id) ?? 0;
+            sizes.delete(t.id);
+            target.free(t as never);
+          };
+        }
+        const v = Reflect.get(target, prop, receiver);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    // Calibrate: the live elements at the start of training, and the peak of one step of 8 windows.
+    let atStart = 0;
+    const config = microConfig(data, tempDir(), { steps: 1, batchSize: 8, evalEvery: 0, checkpointEvery: 1 });
+    await runPretraining(config, { backend: limited, onStart: () => void (atStart = live) });
+    const perStep = peak - atStart;
+    // Room for about a third of that step: 8 and 4 windows do not fit, 2 do.
+    const out = tempDir();
+    await expect(
+      runPretraining(microConfig(data, out, { steps: 2, batchSize: 8, accumulation: 1, evalEvery: 0, checkpointEvery: 1 }), {
+        backend: limited,
+        onStart: () => void (cap = live + Math.floor(perStep * 0.35)),
+      }),
+    ).rejects.toThrow(/a micro-batch of 8 windows of 32 tokens does not fit in memory \(out of memory: .*\); 2 windows fit: use --batch-size 2 --accumulation 4 to keep 8 windows per step\. Training stopped; no checkpoint was written yet/);
+    expect(listCheckpoints(join(out, 'checkpoints'))).toEqual([]);
+    expect(live).toBe(0); // every buffer of the failed step, the probes and the model was freed
+  });
+
   it('refuses bad input with the fix: sequence past the position table, a corpus smaller than one batch, another preset on resume, missing data', async () => {
     const data = await smallCorpus();
     const backend = createReferenceBackend();

@@ -56,6 +56,7 @@ struct State {
   bool ltGelu = false;
   bool tcAttention = true;  // tensor-core attention for bf16 operands (BLANKGLM_GPU_ATTENTION=scalar turns it off)
   bool multiTensor = true;  // one launch per run of consecutive adamw/sumSquares/fill/cast calls (BLANKGLM_GPU_MULTITENSOR=0: one by one)
+  bool lnSplit = false;     // layerNormBackward in two passes (BLANKGLM_GPU_LN_BACKWARD=split; an experiment awaiting measurement)
   std::string cublasNote;
 };
 static State S;
@@ -589,6 +590,28 @@ static void opLayerNormBackward(const Call& c) {
     return;
   }
   const bool accumulate = c.b("accumulate");
+  if (!x.bf && !gamma.bf && !dx.bf && S.lnSplit) {
+    const int chunks = (R + LN_COLSUM_ROWS - 1) / LN_COLSUM_ROWS;
+    Scratch partial((size_t)chunks * 2 * H * sizeof(double), "layerNormBackward column sums");
+    const float *xp = (const float*)x.p, *gp = (const float*)gamma.p;
+    lnDispatch(cpl, false, [&](auto C, auto) {
+      constexpr int CPL = decltype(C)::value;
+      const unsigned rowBlocks = (unsigned)((R + LN_WARPS - 1) / LN_WARPS);
+      if (dy.bf)
+        layerNormBackwardDxSplitKernel<CPL, __nv_bfloat16>
+            <<<rowBlocks, LN_WARPS * 32, 0, S.stream>>>((const __nv_bfloat16*)dy.p, xp, gp, mean, rstd, (float*)dx.p, R, H, accumulate);
+      else
+        layerNormBackwardDxSplitKernel<CPL, float><<<rowBlocks, LN_WARPS * 32, 0, S.stream>>>((const float*)dy.p, xp, gp, mean, rstd, (float*)dx.p, R, H, accumulate);
+    });
+    CK_LAUNCH("layerNormBackward dx");
+    const dim3 grid((H + 31) / 32, chunks);
+    if (dy.bf) layerNormColumnSumsKernel<__nv_bfloat16><<<grid, dim3(32, 8), 0, S.stream>>>((const __nv_bfloat16*)dy.p, xp, mean, rstd, R, H, partial.as<double>());
+    else layerNormColumnSumsKernel<float><<<grid, dim3(32, 8), 0, S.stream>>>((const float*)dy.p, xp, mean, rstd, R, H, partial.as<double>());
+    CK_LAUNCH("layerNormBackward column sums");
+    layerNormParamGradKernel<<<dim3((H + 31) / 32, 2), dim3(32, PARTIAL_LANES), 0, S.stream>>>(partial.as<double>(), chunks, H, c.fp("dGamma"), c.fp("dBeta"));
+    CK_LAUNCH("layerNormBackward dGamma/dBeta");
+    return;
+  }
   if (!x.bf && !gamma.bf && !dx.bf) {
     const int blocks = (R + LNF_ROWS - 1) / LNF_ROWS;
     Scratch partial((size_t)blocks * 2 * H * sizeof(double), "layerNormBackward column sums");
@@ -1542,6 +1565,8 @@ static napi_value Init(napi_env env, napi_callback_info info) {
       CK(cudaMemset(S.errDev, 0, sizeof(DeviceErrorRecord)));
       const char* mt = getenv("BLANKGLM_GPU_MULTITENSOR");
       S.multiTensor = !(mt && strcmp(mt, "0") == 0);
+      const char* ln = getenv("BLANKGLM_GPU_LN_BACKWARD");
+      S.lnSplit = ln && strcmp(ln, "split") == 0;
       S.ready = true;
     }
     if (!builtin && !S.gemm.handle) {

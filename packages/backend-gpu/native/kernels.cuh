@@ -876,6 +876,80 @@ __global__ void __launch_bounds__(LN_WARPS * 32, 2) layerNormBackwardF32Kernel(c
 }
 
 /**
+ * layerNormBackward in two passes (opt-in, BLANKGLM_GPU_LN_BACKWARD=split; f32 x/gamma/dx):
+ * layerNormBackwardDxSplitKernel keeps no column sums, so one warp per row holds dy, x and the old
+ * dx of its row at once (all loads issued together, at the forward's occupancy); then
+ * layerNormColumnSumsKernel adds dy·x̂ and dy over 256-row chunks of 32 columns (f32 within a
+ * thread, the 8 row lanes in order, f64 per chunk) for layerNormParamGradKernel. Same arithmetic
+ * as layerNormBackwardF32Kernel up to the order of the column sums.
+ */
+template <int CPL, typename DY>
+__global__ void __launch_bounds__(LN_WARPS * 32, 2) layerNormBackwardDxSplitKernel(const DY* dy, const float* x, const float* gamma, const float* meanIn,
+                                                                                  const float* rstdIn, float* dx, int R, int H, bool accumulate) {
+  __shared__ float gammaS[CPL * 32];
+  const int lane = threadIdx.x & 31;
+  for (int c = threadIdx.x; c < H; c += blockDim.x) gammaS[c] = gamma[c];
+  __syncthreads();
+  const int row = blockIdx.x * LN_WARPS + (threadIdx.x >> 5);
+  if (row >= R) return;  // the whole warp
+  const DY* dyRow = dy + (long long)row * H;
+  const float* xRow = x + (long long)row * H;
+  float* dxRow = dx + (long long)row * H;
+  float d[CPL], xh[CPL], old[CPL];
+  const float mean = meanIn[row], rstd = rstdIn[row];
+#pragma unroll
+  for (int j = 0; j < CPL; j++) {
+    const int c = j * 32 + lane;
+    d[j] = c < H ? loadAsFloat(dyRow, c) : 0.f;
+    xh[j] = c < H ? xRow[c] : 0.f;
+    old[j] = c < H && accumulate ? dxRow[c] : 0.f;
+  }
+  float gs = 0.f, gxs = 0.f;
+#pragma unroll
+  for (int j = 0; j < CPL; j++) {
+    const int c = j * 32 + lane;
+    xh[j] = (xh[j] - mean) * rstd;
+    const float g = c < H ? d[j] * gammaS[c] : 0.f;
+    gs += g;
+    gxs += g * xh[j];
+  }
+  const float gMean = warpSum(gs) / H, gxMean = warpSum(gxs) / H;
+#pragma unroll
+  for (int j = 0; j < CPL; j++) {
+    const int c = j * 32 + lane;
+    if (c < H) dxRow[c] = old[j] + rstd * (d[j] * gammaS[c] - gMean - xh[j] * gxMean);
+  }
+}
+
+constexpr int LN_COLSUM_ROWS = 256;  // rows per chunk of layerNormColumnSumsKernel
+
+/** Block (32 columns, chunk), 32 × 8 threads: partial[chunk][0 = Σ dy·x̂, 1 = Σ dy][H] (f64). */
+template <typename DY>
+__global__ void __launch_bounds__(256) layerNormColumnSumsKernel(const DY* dy, const float* x, const float* meanIn, const float* rstdIn, int R, int H,
+                                                                 double* partial) {
+  __shared__ float tile[2][8][33];
+  const int c = blockIdx.x * 32 + threadIdx.x;
+  const int r0 = blockIdx.y * LN_COLSUM_ROWS, r1 = min(R, r0 + LN_COLSUM_ROWS);
+  float sG = 0.f, sB = 0.f;
+  if (c < H) {
+#pragma unroll 4
+    for (int r = r0 + threadIdx.y; r < r1; r += 8) {
+      const float d = loadAsFloat(dy, (long long)r * H + c);
+      sG += d * ((x[(long long)r * H + c] - meanIn[r]) * rstdIn[r]);
+      sB += d;
+    }
+  }
+  tile[0][threadIdx.y][threadIdx.x] = sG;
+  tile[1][threadIdx.y][threadIdx.x] = sB;
+  __syncthreads();
+  if (threadIdx.y < 2 && c < H) {
+    double t = 0;
+    for (int i = 0; i < 8; i++) t += tile[threadIdx.y][i][threadIdx.x];
+    partial[((long long)blockIdx.y * 2 + threadIdx.y) * H + c] = t;
+  }
+}
+
+/**
  * Sums of partials over a short axis, 32 columns per block: lane y of PARTIAL_LANES adds rows
  * y, y + PARTIAL_LANES, … (loads unrolled, so several are in flight), then lane 0 adds the lanes
  * in order. Deterministic: the order depends on the count only.

@@ -53,6 +53,9 @@ stage gpu-check 100 node .carry/device/gpu-check.mjs --stages quick,train,trainb
 stage train-bench 130 node .carry/device/train-bench.mjs --models glm-base,glm-large --f32-models "${F32_MODELS:-none}" --batch 32 --seq 512 --steps 6 --warmup 2 --out "$OUT"
 stage attention-bench 40 node .carry/device/attention-bench.mjs --out "$OUT"
 stage norm-bench 20 node .carry/device/norm-bench.mjs
+# The two-pass layer-norm backward (an opt-in experiment): correctness on the card, then its timing.
+stage lnsplit-check 40 env BLANKGLM_GPU_LN_BACKWARD=split node .carry/device/gpu-check.mjs --stages quick,bf16,train --out "$OUT/lnsplit"
+stage lnsplit-bench 20 env BLANKGLM_GPU_LN_BACKWARD=split node .carry/device/norm-bench.mjs
 stage hf-eager 70 python3 benchmarks/gpu/hf_peer.py --modes eager --models base,large --batch 32 --seq 512 --steps 8 --warmup 3 --out "$OUT/hf-eager"
 if [ "${STAGES_EXTRA:-0}" = 1 ]; then
   stage hf-compile 110 python3 benchmarks/gpu/hf_peer.py --modes compile --models base,large --batch 32 --seq 512 --steps 8 --warmup 3 --out "$OUT/hf-compile"

@@ -4,7 +4,7 @@
 # reference in f32 and in bf16, checkpoint resume, determinism, the quick tier in bf16 with
 # tensor-core attention), the training benchmark (bf16, with a per-op GPU time breakdown; f32 too
 # for the models in F32_MODELS, e.g. F32_MODELS=glm-base) beside its PyTorch peer (eager), and a
-# table. Stage limits sum to 340 s. The torch.compile peer, the full conformance tier and the
+# table. Stage limits sum to 420 s (about 190 s used on an H200). The torch.compile peer, the full conformance tier and the
 # scalar-attention bf16 run are separate: STAGES_EXTRA=1 adds them (about 200 s more).
 # Every stage has its own time limit and a failing stage never stops the later ones.
 #

@@ -912,11 +912,16 @@ static void opCrossEntropyBackward(const Call& c) {
   }
 }
 
-static void opAdamw(const Call& c) {
-  const long long n = c.i("size");
+/** An adamw call's hyperparameters with its bias corrections (also the multi-tensor launch's, so both give the same bits). */
+static AdamParams adamParams(const Call& c) {
   const double beta1 = c.f("beta1"), beta2 = c.f("beta2");
   const double step = (double)c.i("step");
-  AdamParams p{c.f("lr"), beta1, beta2, c.f("eps"), c.f("weightDecay"), c.f("gradScale"), 1 - std::pow(beta1, step), 1 - std::pow(beta2, step)};
+  return {c.f("lr"), beta1, beta2, c.f("eps"), c.f("weightDecay"), c.f("gradScale"), 1 - std::pow(beta1, step), 1 - std::pow(beta2, step)};
+}
+
+static void opAdamw(const Call& c) {
+  const long long n = c.i("size");
+  const AdamParams p = adamParams(c);
   adamwKernel<<<blocksFor(n, 256), 256, 0, S.stream>>>(c.fp("param"), c.fp("grad"), c.fl("m"), c.fl("v"), n, p);
   CK_LAUNCH("adamw");
 }
@@ -1276,10 +1281,9 @@ static void mtLaunch(MtKind g, const SeqCall& first, const std::vector<MtEntry>&
   switch (g) {
     case MT_ADAMW: {
       static MtAdamw t;  // ~20 KB: not on the stack; the launch copies it
-      const double* w = first.w;
-      const double beta1 = w[MTL.aBeta1], beta2 = w[MTL.aBeta2], step = (double)(long long)w[MTL.aStep];  // as opAdamw
-      t.lr = w[MTL.aLr], t.beta1 = beta1, t.beta2 = beta2, t.eps = w[MTL.aEps], t.gradScale = w[MTL.aGradScale];
-      t.biasCorrection1 = 1 - std::pow(beta1, step), t.biasCorrection2 = 1 - std::pow(beta2, step);
+      const AdamParams p = adamParams(Call{first.op, first.w});  // weight decay is per tensor (the entries')
+      t.lr = p.lr, t.beta1 = p.beta1, t.beta2 = p.beta2, t.eps = p.eps, t.gradScale = p.gradScale;
+      t.biasCorrection1 = p.biasCorrection1, t.biasCorrection2 = p.biasCorrection2;
       mtPack(
           es, a, b, false, t,
           [](MtAdamw& t, int s, const MtEntry& e) {

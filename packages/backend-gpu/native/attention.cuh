@@ -29,6 +29,26 @@ __global__ void checkKeyRangesKernel(const int* keyStart, const int* keyEnd, int
 
 __device__ inline bool rangeOk(int s, int t, int keys) { return s >= 0 && t <= keys && t > s; }
 
+/** The union [min start, max end) of the valid key ranges of queries [q0, q0 + rows) (rows ≤ blockDim.x); every thread calls it. */
+__device__ inline void blockKeyRange(const int* keyStart, const int* keyEnd, int b, int q0, int rows, int Lq, int Lk, int* range) {
+  if (threadIdx.x == 0) {
+    range[0] = INT_MAX;
+    range[1] = INT_MIN;
+  }
+  __syncthreads();
+  if (threadIdx.x < rows) {
+    const int i = q0 + threadIdx.x;
+    if (i < Lq) {
+      const int s = keyStart[b * Lq + i], e = keyEnd[b * Lq + i];
+      if (rangeOk(s, e, Lk)) {
+        atomicMin(&range[0], s);
+        atomicMax(&range[1], e);
+      }
+    }
+  }
+  __syncthreads();
+}
+
 constexpr int ATT_QUERIES = 64;  // queries per block (forward, dq)
 constexpr int ATT_KTILE = 32;    // keys per shared tile
 
@@ -54,16 +74,7 @@ __global__ void __launch_bounds__(ATT_QUERIES) attentionForwardKernel(AttnView q
     end = keyEnd[b * s.Lq + i];
     active = rangeOk(start, end, s.Lk);
   }
-  if (threadIdx.x == 0) {
-    range[0] = INT_MAX;
-    range[1] = INT_MIN;
-  }
-  __syncthreads();
-  if (active) {
-    atomicMin(&range[0], start);
-    atomicMax(&range[1], end);
-  }
-  __syncthreads();
+  blockKeyRange(keyStart, keyEnd, b, blockIdx.x * ATT_QUERIES, ATT_QUERIES, s.Lq, s.Lk, range);
   const int kMin = range[0], kMax = range[1];
 
   float qr[DMAX], acc[DMAX];
@@ -217,16 +228,7 @@ __global__ void __launch_bounds__(ATT_QUERIES) attentionBackwardDqKernel(FPtr dO
     end = keyEnd[b * s.Lq + i];
     active = rangeOk(start, end, s.Lk);
   }
-  if (threadIdx.x == 0) {
-    range[0] = INT_MAX;
-    range[1] = INT_MIN;
-  }
-  __syncthreads();
-  if (active) {
-    atomicMin(&range[0], start);
-    atomicMax(&range[1], end);
-  }
-  __syncthreads();
+  blockKeyRange(keyStart, keyEnd, b, blockIdx.x * ATT_QUERIES, ATT_QUERIES, s.Lq, s.Lk, range);
   const int kMin = range[0], kMax = range[1];
 
   float qr[DMAX], gr[DMAX], dqr[DMAX];

@@ -96,26 +96,6 @@ __device__ inline void accumulateProduct(const float (&p)[8][4], const uint16_t 
   }
 }
 
-/** The union [min start, max end) of the valid key ranges of queries [q0, q0 + 64). */
-__device__ inline void blockKeyRange(const int* keyStart, const int* keyEnd, int b, int q0, int Lq, int Lk, int* range) {
-  if (threadIdx.x == 0) {
-    range[0] = INT_MAX;
-    range[1] = INT_MIN;
-  }
-  __syncthreads();
-  if (threadIdx.x < TC_ROWS) {
-    const int i = q0 + threadIdx.x;
-    if (i < Lq) {
-      const int s = keyStart[b * Lq + i], e = keyEnd[b * Lq + i];
-      if (rangeOk(s, e, Lk)) {
-        atomicMin(&range[0], s);
-        atomicMax(&range[1], e);
-      }
-    }
-  }
-  __syncthreads();
-}
-
 /**
  * This thread's two query rows of the warp's 16 (r = 0 → row g, r = 1 → row g + 8) and their key
  * ranges; a row past Lq or with an invalid range gets the empty range [0, 0).
@@ -161,7 +141,7 @@ __global__ void __launch_bounds__(TC_THREADS) tcAttentionForwardKernel(TcView q,
 
   int qi[2], qs[2], qe[2];
   warpQueryRows(keyStart, keyEnd, b, q0, warp, g, s, qi, qs, qe);
-  blockKeyRange(keyStart, keyEnd, b, q0, s.Lq, s.Lk, range);
+  blockKeyRange(keyStart, keyEnd, b, q0, TC_ROWS, s.Lq, s.Lk, range);
   const int kMin = range[0], kMax = range[1];
 
   // Q fragments (staged through Ks).
@@ -254,7 +234,7 @@ __global__ void __launch_bounds__(TC_THREADS) tcAttentionDqKernel(TcView dOut, T
   float lseR[2], deltaR[2];
   warpQueryRows(keyStart, keyEnd, b, q0, warp, g, s, qi, qs, qe);
   warpQueryStats(lse, delta, b, h, qi, s, 1.f, lseR, deltaR);
-  blockKeyRange(keyStart, keyEnd, b, q0, s.Lq, s.Lk, range);
+  blockKeyRange(keyStart, keyEnd, b, q0, TC_ROWS, s.Lq, s.Lk, range);
   const int kMin = range[0], kMax = range[1];
 
   // Q and dOut fragments (staged through Ks and Vs).

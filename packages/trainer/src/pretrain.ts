@@ -230,13 +230,13 @@ export function checkDataFits(c: PretrainConfig, config: GlmConfig, shards: Shar
 
 /** GlmDataset as a BatchSource. */
 /** A backend error that means the device ran out of memory (GPU_OUT_OF_MEMORY, WASM_OUT_OF_MEMORY, …). */
-export function isOutOfMemory(e: unknown): boolean {
+function isOutOfMemory(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;
   return typeof code === 'string' && code.endsWith('OUT_OF_MEMORY');
 }
 
 /** The first `rows` rows of a batch. */
-export function firstRows(batch: GlmBatch, rows: number): GlmBatch {
+function firstRows(batch: GlmBatch, rows: number): GlmBatch {
   const { seqLength: L, numSegments: S } = batch;
   if (!Number.isInteger(rows) || rows < 1 || rows > batch.batchSize) throw new RangeError(`firstRows: rows must be 1..${batch.batchSize}, got ${rows}`);
   const cut = <T extends Int32Array | Uint8Array>(a: T, per: number): T => a.slice(0, rows * per) as T;

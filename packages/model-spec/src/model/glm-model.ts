@@ -422,7 +422,7 @@ export class GlmModel {
     const norm = this.globalGradNorm();
     const factor = maxNorm / (norm + 1e-6);
     if (factor < 1) {
-      for (const spec of this.specs) runOp(this.backend, 'scale', { x: this.gradByName!.get(spec.name)!, size: numel(spec.shape), factor });
+      runAll(this.backend, this.specs.map((spec) => ({ op: 'scale', args: { x: this.gradByName!.get(spec.name)!, size: numel(spec.shape), factor } })));
     }
     return norm;
   }

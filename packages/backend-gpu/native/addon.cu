@@ -56,7 +56,7 @@ struct State {
   bool ltGelu = false;
   bool tcAttention = true;  // tensor-core attention for bf16 operands (BLANKGLM_GPU_ATTENTION=scalar turns it off)
   bool multiTensor = true;  // one launch per run of consecutive adamw/sumSquares/fill/cast calls (BLANKGLM_GPU_MULTITENSOR=0: one by one)
-  bool lnSplit = false;     // layerNormBackward in two passes (BLANKGLM_GPU_LN_BACKWARD=split; an experiment awaiting measurement)
+  bool lnSplit = false;     // layerNormBackward in two passes (setOptions; BLANKGLM_GPU_LN_BACKWARD=split; an experiment awaiting measurement)
   std::string cublasNote;
 };
 static State S;
@@ -1536,6 +1536,7 @@ static napi_value deviceInfo(napi_env env) {
   set(env, o, "tf32", mkBool(env, S.gemm.tf32));
   set(env, o, "ltGelu", mkBool(env, S.ltGelu));
   set(env, o, "tcAttention", mkBool(env, S.tcAttention));
+  set(env, o, "lnSplit", mkBool(env, S.lnSplit));
   return o;
 }
 
@@ -1569,8 +1570,6 @@ static napi_value Init(napi_env env, napi_callback_info info) {
       CK(cudaMemset(S.errDev, 0, sizeof(DeviceErrorRecord)));
       const char* mt = getenv("BLANKGLM_GPU_MULTITENSOR");
       S.multiTensor = !(mt && strcmp(mt, "0") == 0);
-      const char* ln = getenv("BLANKGLM_GPU_LN_BACKWARD");
-      S.lnSplit = ln && strcmp(ln, "split") == 0;
       S.ready = true;
     }
     if (!builtin && !S.gemm.handle) {
@@ -1593,10 +1592,19 @@ static void requireReady() {
   if (!S.ready) throw GpuError("GPU_INTERNAL", "the CUDA backend is not initialised");
 }
 
-/** alloc(id, dtype, elements, label) */
+/**
+ * alloc(id, dtype, elements, label[, fill]): fill 0 = zeros (the default), 1 = left as the pool hands
+ * it out (an op output written whole before any read), 2 = every byte 0xff (NaN in f32 and bf16: a
+ * check that nothing reads such a buffer before writing it).
+ */
 static napi_value Alloc(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
-    auto a = args(env, info, 4);
+    size_t argc = 5;
+    std::vector<napi_value> a(5);
+    NAPI_OK(napi_get_cb_info(env, info, &argc, a.data(), nullptr, nullptr));
+    if (argc < 4) throw GpuError("GPU_INTERNAL", "alloc: expected 4 or 5 arguments");
+    const int fill = argc >= 5 ? (int)num(env, a[4]) : 0;
+    if (fill < 0 || fill > 2) throw GpuError("GPU_INTERNAL", "alloc: bad fill code");
     requireReady();
     const long long id = (long long)num(env, a[0]);
     const int dtype = (int)num(env, a[1]);
@@ -1608,7 +1616,7 @@ static napi_value Alloc(napi_env env, napi_callback_info info) {
     b.elements = elements;
     const size_t bytes = elements * DTYPE_BYTES[dtype];
     b.ptr = deviceAlloc(bytes, "tensor " + label + " (" + std::to_string(elements) + " × " + DTYPE_NAMES[dtype] + ")");
-    if (bytes) CK(cudaMemsetAsync(b.ptr, 0, bytes, S.stream));
+    if (bytes && fill != 1) CK(cudaMemsetAsync(b.ptr, fill == 2 ? 0xff : 0, bytes, S.stream));
     S.buffers[id] = b;
     return nullptr;
   });
@@ -1828,10 +1836,11 @@ static napi_value SetOptions(napi_env env, napi_callback_info info) {
     const bool builtin = num(env, a[2]) != 0;
     if (!builtin && !S.gemm.handle) throw GpuError("GPU_NO_CUBLASLT", "cuBLASLt is not loaded");
     S.gemm.useBuiltin = builtin;
-    size_t argc = 4;
-    napi_value argv[4];
+    size_t argc = 5;
+    napi_value argv[5];
     NAPI_OK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
     if (argc >= 4) S.tcAttention = num(env, argv[3]) != 0;
+    if (argc >= 5) S.lnSplit = num(env, argv[4]) != 0;
     return deviceInfo(env);
   });
 }

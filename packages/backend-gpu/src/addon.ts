@@ -32,6 +32,8 @@ export interface NativeDeviceInfo {
   ltGelu: boolean;
   /** Tensor-core (mma.sync bf16) attention for bf16 operands; false: the scalar kernels. */
   tcAttention: boolean;
+  /** layerNormBackward in two passes (dx, then the column sums) instead of one fused pass. */
+  lnSplit: boolean;
 }
 
 /** GPU time of one op kind (per shape for products and attention), from setProfiling. */
@@ -50,7 +52,8 @@ export interface DecodedCall {
 export interface NativeAddon {
   probe(): NativeProbe;
   init(builtinGemm: number, searchDirs: string[]): NativeDeviceInfo;
-  alloc(id: number, dtype: number, elements: number, label: string): void;
+  /** fill: 0 zeros (default), 1 none (the pool's leftovers), 2 every byte 0xff (NaN in f32/bf16). */
+  alloc(id: number, dtype: number, elements: number, label: string, fill?: number): void;
   free(id: number): void;
   write(id: number, elementOffset: number, data: ArrayBufferView): void;
   read(id: number, elementOffset: number, into: ArrayBufferView): void;
@@ -59,7 +62,7 @@ export interface NativeAddon {
   memInfo(): { free: number; total: number; buffers: number };
   schema(): string;
   decode(words: Float64Array): DecodedCall[];
-  setOptions(tf32: number, ltGelu: number, builtinGemm: number, tcAttention?: number): NativeDeviceInfo;
+  setOptions(tf32: number, ltGelu: number, builtinGemm: number, tcAttention?: number, lnSplit?: number): NativeDeviceInfo;
   setProfiling(on: number): void;
   profileReport(reset: number): OpProfileEntry[];
   /** Dropout factors of elements 0..count−1 computed by the kernels' own (host-compiled) code. */

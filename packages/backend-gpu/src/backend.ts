@@ -5,6 +5,7 @@
 import {
   OP_CATALOGUE,
   validateOpArgs,
+  type AllocInit,
   type Backend,
   type DeviceInfo,
   type DType,
@@ -36,8 +37,29 @@ export interface GpuBackendOptions {
    * f32 operands always use the scalar kernels.
    */
   attention?: 'tensor-core' | 'scalar';
+  /**
+   * layerNormBackward kernels for f32 x/dx: 'fused' (one pass that also sums dGamma/dBeta) or
+   * 'split' (dx with the whole row's loads in flight, the column sums in a pass of their own).
+   * Default: BLANKGLM_GPU_LN_BACKWARD, else 'fused'.
+   */
+  layerNormBackward?: 'fused' | 'split';
+  /**
+   * What buffers allocated 'uninitialized' (op outputs the model overwrites whole) start as:
+   * 'none' (whatever the memory pool hands out: no memset, the default), 'zeros' (a memset, as
+   * plain allocations), or 'nan' (every byte 0xff, NaN in f32 and bf16: a check that no kernel
+   * reads such a buffer before writing it; the GPU checks train this way).
+   * Default: BLANKGLM_GPU_UNINITIALIZED, else 'none'.
+   */
+  uninitialized?: 'none' | 'zeros' | 'nan';
   /** Accepted for the CLI's common options; the GPU backend has no worker threads. */
   threads?: number;
+}
+
+const UNINITIALIZED_FILL = { zeros: 0, none: 1, nan: 2 } as const;
+
+function oneOf<T extends string>(value: string, allowed: readonly T[], what: string): T {
+  if (!(allowed as readonly string[]).includes(value)) throw new RangeError(`${what} must be ${allowed.map((a) => `'${a}'`).join(' or ')}, got '${value}'`);
+  return value as T;
 }
 
 /** Module-wide tensor ids: several backends in one process share one device context. */
@@ -58,10 +80,12 @@ export class GpuBackend implements Backend {
   private readonly live = new Map<number, Tensor>();
   private readonly freed = new Set<number>();
   private disposed = false;
+  private fill: 'none' | 'zeros' | 'nan';
 
-  constructor(addon: NativeAddon, info: NativeDeviceInfo) {
+  constructor(addon: NativeAddon, info: NativeDeviceInfo, uninitialized: 'none' | 'zeros' | 'nan' = 'none') {
     this.addon = addon;
     this.info = info;
+    this.fill = oneOf(uninitialized, ['none', 'zeros', 'nan'], 'uninitialized');
     const [major, minor] = info.computeCapability.split('.');
     this.device = {
       kind: 'cuda',
@@ -80,13 +104,14 @@ export class GpuBackend implements Backend {
     };
   }
 
-  alloc(dtype: DType, size: number, label?: string): Tensor {
+  alloc(dtype: DType, size: number, label?: string, init: AllocInit = 'zeros'): Tensor {
     this.checkNotDisposed();
     if (!(dtype in DTYPE_CODES)) throw new TypeError(`alloc${label ? ` '${label}'` : ''}: unknown dtype '${String(dtype)}', expected f32, bf16, i32 or u8`);
     if (!Number.isInteger(size) || size < 0) throw new RangeError(`alloc${label ? ` '${label}'` : ''}: size must be a non-negative integer, got ${size}`);
+    if (init !== 'zeros' && init !== 'uninitialized') throw new TypeError(`alloc${label ? ` '${label}'` : ''}: init must be 'zeros' or 'uninitialized', got '${String(init)}'`);
     const id = nextTensorId++;
     try {
-      this.addon.alloc(id, DTYPE_CODES[dtype], size, label ?? `#${id}`);
+      this.addon.alloc(id, DTYPE_CODES[dtype], size, label ?? `#${id}`, UNINITIALIZED_FILL[init === 'zeros' ? 'zeros' : this.fill]);
     } catch (e) {
       rethrowNative(e);
     }
@@ -101,6 +126,11 @@ export class GpuBackend implements Backend {
     this.live.delete(tensor.id);
     this.freed.add(tensor.id);
     this.addon.free(tensor.id);
+  }
+
+  /** What buffers allocated 'uninitialized' start as here (GpuBackendOptions.uninitialized). */
+  get uninitialized(): 'none' | 'zeros' | 'nan' {
+    return this.fill;
   }
 
   liveBuffers(): number {
@@ -210,14 +240,19 @@ export class GpuBackend implements Backend {
     return this.addon.memInfo();
   }
 
-  /** Changes the kernel settings for the whole process (all GPU backends share one context). Omitted fields keep their value. */
-  setOptions(options: Pick<GpuBackendOptions, 'tf32' | 'ltGelu' | 'gemm' | 'attention'>): NativeDeviceInfo {
+  /**
+   * Changes the kernel settings for the whole process (all GPU backends share one context) and this
+   * backend's `uninitialized` fill. Omitted fields keep their value.
+   */
+  setOptions(options: Pick<GpuBackendOptions, 'tf32' | 'ltGelu' | 'gemm' | 'attention' | 'layerNormBackward' | 'uninitialized'>): NativeDeviceInfo {
     const tf32 = options.tf32 ?? this.info.tf32;
     const ltGelu = options.ltGelu ?? this.info.ltGelu;
     const builtin = options.gemm === undefined ? this.info.gemm === 'builtin' : options.gemm === 'builtin';
     const tc = options.attention === undefined ? this.info.tcAttention : options.attention === 'tensor-core';
+    const split = options.layerNormBackward === undefined ? this.info.lnSplit : oneOf(options.layerNormBackward, ['fused', 'split'], 'layerNormBackward') === 'split';
+    if (options.uninitialized !== undefined) this.fill = oneOf(options.uninitialized, ['none', 'zeros', 'nan'], 'uninitialized');
     try {
-      const info = this.addon.setOptions(tf32 ? 1 : 0, ltGelu ? 1 : 0, builtin ? 1 : 0, tc ? 1 : 0);
+      const info = this.addon.setOptions(tf32 ? 1 : 0, ltGelu ? 1 : 0, builtin ? 1 : 0, tc ? 1 : 0, split ? 1 : 0);
       Object.assign(this.info, info);
       return info;
     } catch (e) {
@@ -336,15 +371,18 @@ export function createGpuBackend(options: GpuBackendOptions = {}): GpuBackend {
   if (bad) throw bad;
   const builtin = (options.gemm ?? process.env.BLANKGLM_GPU_GEMM ?? 'cublaslt') === 'builtin';
   let info: NativeDeviceInfo;
+  let uninitialized: 'none' | 'zeros' | 'nan';
   try {
     addon.init(builtin ? 1 : 0, pythonSitePackages());
-    const attention = options.attention ?? process.env.BLANKGLM_GPU_ATTENTION ?? 'tensor-core';
-    if (attention !== 'tensor-core' && attention !== 'scalar') throw new RangeError(`attention must be 'tensor-core' or 'scalar', got '${attention}' (BLANKGLM_GPU_ATTENTION?)`);
+    const attention = oneOf(options.attention ?? process.env.BLANKGLM_GPU_ATTENTION ?? 'tensor-core', ['tensor-core', 'scalar'], 'attention (BLANKGLM_GPU_ATTENTION?)');
+    const lnBackward = oneOf(options.layerNormBackward ?? (process.env.BLANKGLM_GPU_LN_BACKWARD || 'fused'), ['fused', 'split'], 'layerNormBackward (BLANKGLM_GPU_LN_BACKWARD?)');
+    uninitialized = oneOf(options.uninitialized ?? (process.env.BLANKGLM_GPU_UNINITIALIZED || 'none'), ['none', 'zeros', 'nan'], 'uninitialized (BLANKGLM_GPU_UNINITIALIZED?)');
     info = addon.setOptions(
       (options.tf32 ?? envFlag('BLANKGLM_GPU_TF32')) ? 1 : 0,
       (options.ltGelu ?? envFlag('BLANKGLM_GPU_LT_GELU')) ? 1 : 0,
       builtin ? 1 : 0,
       attention === 'tensor-core' ? 1 : 0,
+      lnBackward === 'split' ? 1 : 0,
     );
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
@@ -353,5 +391,5 @@ export function createGpuBackend(options: GpuBackendOptions = {}): GpuBackend {
     if (code === 'cudaErrorNoDevice') throw new GpuUnavailableError('GPU_NO_DEVICE', (e as Error).message);
     rethrowNative(e, 'initialising the CUDA backend');
   }
-  return new GpuBackend(addon, info);
+  return new GpuBackend(addon, info, uninitialized);
 }

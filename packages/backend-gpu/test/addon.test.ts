@@ -23,6 +23,9 @@ import {
   probeGpu,
   schemaSignature,
   toBf16Bits,
+  GpuBackend,
+  type NativeAddon,
+  type NativeDeviceInfo,
   type NativeProbe,
 } from '../src/index.js';
 
@@ -193,5 +196,50 @@ describe('bf16 host conversion', () => {
     roundArrayToBf16(expected);
     expect(Array.from(fromBf16Bits(toBf16Bits(values)))).toEqual(Array.from(expected));
     expect(Number.isNaN(fromBf16Bits(toBf16Bits([NaN]))[0])).toBe(true);
+  });
+});
+
+describe('host side of the backend (an addon stand-in that records its calls)', () => {
+  function recorder(): { addon: NativeAddon; calls: unknown[][] } {
+    const calls: unknown[][] = [];
+    const info = fakeInfo();
+    const addon = {
+      alloc: (...a: unknown[]) => void calls.push(['alloc', ...a]),
+      free: () => {},
+      setOptions: (...a: number[]) => (calls.push(['setOptions', ...a]), { ...info, lnSplit: a[4] === 1 }),
+    } as unknown as NativeAddon;
+    return { addon, calls };
+  }
+  const fakeInfo = (): NativeDeviceInfo => ({
+    name: 'stand-in', computeCapability: '9.0', multiprocessors: 132, memoryBytes: 2 ** 37, runtimeVersion: 13000, driverVersion: 13000,
+    cublasLt: null, gemm: 'cublasLt', tf32: false, ltGelu: false, tcAttention: true, lnSplit: false,
+  });
+
+  it("alloc asks the addon to skip the memset only for 'uninitialized' buffers, or to fill them with NaN bytes when told", () => {
+    const { addon, calls } = recorder();
+    const gpu = new GpuBackend(addon, fakeInfo());
+    gpu.alloc('f32', 8, 'zeroed');
+    gpu.alloc('bf16', 8, 'out', 'uninitialized');
+    gpu.setOptions({ uninitialized: 'nan' });
+    expect(gpu.uninitialized).toBe('nan');
+    gpu.alloc('f32', 8, 'poisoned', 'uninitialized');
+    gpu.alloc('f32', 8, 'still zeroed', 'zeros');
+    const fills = calls.filter((c) => c[0] === 'alloc').map((c) => [c[4], c[5]]);
+    expect(fills).toEqual([['zeroed', 0], ['out', 1], ['poisoned', 2], ['still zeroed', 0]]);
+    expect(() => gpu.alloc('f32', 1, 'x', 'random' as never)).toThrow(/init must be 'zeros' or 'uninitialized', got 'random'/);
+    expect(() => new GpuBackend(addon, fakeInfo(), 'ones' as never)).toThrow(/uninitialized must be 'none' or 'zeros' or 'nan', got 'ones'/);
+  });
+
+  it('setOptions passes the layer-norm backward choice and keeps the other settings', () => {
+    const { addon, calls } = recorder();
+    const gpu = new GpuBackend(addon, fakeInfo());
+    expect(gpu.setOptions({ layerNormBackward: 'split' }).lnSplit).toBe(true);
+    expect(gpu.info.lnSplit).toBe(true);
+    gpu.setOptions({ tf32: true });
+    expect(calls.filter((c) => c[0] === 'setOptions')).toEqual([
+      ['setOptions', 0, 0, 0, 1, 1],
+      ['setOptions', 1, 0, 0, 1, 1],
+    ]);
+    expect(() => gpu.setOptions({ layerNormBackward: 'twice' as never })).toThrow(/layerNormBackward must be 'fused' or 'split', got 'twice'/);
   });
 });

@@ -5,6 +5,7 @@
 import {
   OP_CATALOGUE,
   validateOpArgs,
+  type AllocInit,
   type Backend,
   type DeviceInfo,
   type DType,
@@ -41,9 +42,9 @@ export class ReferenceBackend implements Backend {
     this.store = new BufferStore(guards);
   }
 
-  alloc(dtype: DType, size: number, label?: string): Tensor {
+  alloc(dtype: DType, size: number, label?: string, init?: AllocInit): Tensor {
     this.checkNotDisposed();
-    return this.store.alloc(dtype, size, label);
+    return this.store.alloc(dtype, size, label, init);
   }
 
   free(tensor: Tensor): void {

@@ -1,5 +1,6 @@
-// Buffer storage of the reference backend: one host typed array per tensor, zero-filled, with
-// guard elements on both sides filled with a sentinel bit pattern.
+// Buffer storage of the reference backend: one host typed array per tensor, zero-filled (or, for
+// alloc(…, 'uninitialized'), filled with a poison value: NaN for floats, so a read before the first
+// write shows in every result), with guard elements on both sides filled with a sentinel bit pattern.
 //
 //   raw:  [ guard × G | data × size | guard × G ]
 //
@@ -7,7 +8,7 @@
 // so the reference's own kernels cannot overrun a buffer. The guards exist for code that writes
 // through the raw storage — a simulated native kernel, or a test of the guard check itself via
 // `rawStorageForTesting` — and `checkGuards()` reports any sentinel that changed.
-import type { DType, GuardViolation, Tensor } from '@blankglm/tensor';
+import type { AllocInit, DType, GuardViolation, Tensor } from '@blankglm/tensor';
 import { roundArrayToBf16 } from './math/bf16.js';
 
 export type Storage = Float32Array | Int32Array | Uint8Array;
@@ -15,6 +16,9 @@ export type Storage = Float32Array | Int32Array | Uint8Array;
 /** A signalling-NaN bit pattern for 32-bit guards (f32, bf16, i32); 0xa5 for u8. */
 const GUARD_BITS_32 = 0x7fa5a5a5;
 const GUARD_BYTE = 0xa5;
+/** What an 'uninitialized' buffer holds: NaN for floats; for ids, a value outside every table. */
+const POISON_I32 = 0x5a5a5a5a;
+const POISON_U8 = 0x5a;
 
 interface Allocation {
   tensor: Tensor;
@@ -40,7 +44,8 @@ export class BufferStore {
     readonly guardElements: number,
   ) {}
 
-  alloc(dtype: DType, size: number, label?: string): Tensor {
+  alloc(dtype: DType, size: number, label?: string, init: AllocInit = 'zeros'): Tensor {
+    if (init !== 'zeros' && init !== 'uninitialized') throw new TypeError(`alloc${label ? ` '${label}'` : ''}: init must be 'zeros' or 'uninitialized', got '${String(init)}'`);
     if (!Number.isInteger(size) || size < 0) throw new RangeError(`alloc${label ? ` '${label}'` : ''}: size must be a non-negative integer, got ${size}`);
     const g = this.guardElements;
     let raw: Storage;
@@ -62,6 +67,7 @@ export class BufferStore {
     const pattern = raw instanceof Uint8Array ? GUARD_BYTE : GUARD_BITS_32;
     guards.fill(pattern, 0, g);
     guards.fill(pattern, g + size);
+    if (init === 'uninitialized') raw.fill(raw instanceof Float32Array ? NaN : raw instanceof Int32Array ? POISON_I32 : POISON_U8, g, g + size);
     const tensor: Tensor = label === undefined ? { id: this.nextId++, dtype, size } : { id: this.nextId++, dtype, size, label };
     this.live.set(tensor.id, { tensor, raw, data: raw.subarray(g, g + size) });
     return tensor;

@@ -1,4 +1,4 @@
-// Buffers: zero-filled, counted, guarded; the capability probe and the (empty) ledger.
+// Buffers: zero-filled (or poisoned when 'uninitialized'), counted, guarded; the capability probe and the (empty) ledger.
 import { OP_NAMES } from '@blankglm/tensor';
 import { describe, expect, it } from 'vitest';
 import { createReferenceBackend } from '../src/index.js';
@@ -23,6 +23,21 @@ describe('buffers', () => {
     expect(be.liveBuffers()).toBe(2);
     be.dispose();
     expect(be.liveBuffers()).toBe(0);
+  });
+
+  it("'uninitialized' buffers hold poison until written (NaN floats, out-of-range ids), so a read before the write shows", () => {
+    const be = createReferenceBackend({ guardElements: 2 });
+    const f = be.alloc('f32', 3, 'f', 'uninitialized');
+    const h = be.alloc('bf16', 2, 'h', 'uninitialized');
+    expect(Array.from(be.read(f))).toEqual([NaN, NaN, NaN]);
+    expect(Array.from(be.read(h))).toEqual([NaN, NaN]);
+    expect(Array.from(be.read(be.alloc('i32', 2, 'i', 'uninitialized')))).toEqual([0x5a5a5a5a, 0x5a5a5a5a]);
+    expect(Array.from(be.read(be.alloc('u8', 1, 'u', 'uninitialized')))).toEqual([0x5a]);
+    expect(be.checkGuards()).toEqual([]);
+    // An op that writes the whole buffer leaves no trace of the poison.
+    be.run('fill', { x: f, offset: 0, size: 3, value: 2 });
+    expect(Array.from(be.read(f))).toEqual([2, 2, 2]);
+    expect(() => be.alloc('f32', 1, 'bad', 'garbage' as never)).toThrow(/init must be 'zeros' or 'uninitialized', got 'garbage'/);
   });
 });
 

@@ -1,7 +1,7 @@
 // Test-only: a backend that behaves like the reference except for one injected fault, so the tests
 // can check that the suite catches each kind of bug and says so usefully.
 import { createReferenceBackend, type ReferenceBackend } from '@blankglm/backend-ref';
-import type { Backend, DeviceInfo, DType, GuardViolation, OpArgs, OpName, SupportResult, Tensor } from '@blankglm/tensor';
+import type { AllocInit, Backend, DeviceInfo, DType, GuardViolation, OpArgs, OpName, SupportResult, Tensor } from '@blankglm/tensor';
 
 export interface Fault {
   /** Runs before the real op (e.g. to snapshot an output). */
@@ -25,8 +25,8 @@ export class FaultyBackend implements Backend {
     this.device = { ...this.inner.device, name: `faulty reference (${name})` };
   }
 
-  alloc(dtype: DType, size: number, label?: string): Tensor {
-    return this.inner.alloc(dtype, size, label);
+  alloc(dtype: DType, size: number, label?: string, init?: AllocInit): Tensor {
+    return this.inner.alloc(dtype, size, label, init);
   }
   free(tensor: Tensor): void {
     this.inner.free(tensor);

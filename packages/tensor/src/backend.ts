@@ -33,6 +33,14 @@ export interface DeviceInfo {
   features: string[];
 }
 
+/**
+ * What a new buffer holds: zeros (the default), or — for a buffer an op will overwrite whole before
+ * anything reads it — whatever the backend has at hand, so it can skip the fill (the CUDA backend
+ * saves a memset of every activation that way). The reference backend fills such buffers with NaN,
+ * so code that reads one before writing it fails its tests.
+ */
+export type AllocInit = 'zeros' | 'uninitialized';
+
 export type SupportResult = { supported: true } | { supported: false; reason: string };
 
 /** One op invocation, for backends that run a whole sequence without returning to JavaScript. */
@@ -50,8 +58,8 @@ export interface Backend {
   readonly name: string;
   readonly device: DeviceInfo;
 
-  /** A new zero-filled buffer of `size` elements. */
-  alloc(dtype: DType, size: number, label?: string): Tensor;
+  /** A new buffer of `size` elements, zero-filled unless `init` is 'uninitialized' (see AllocInit). */
+  alloc(dtype: DType, size: number, label?: string, init?: AllocInit): Tensor;
   /** Frees a buffer; using it afterwards is an error. */
   free(tensor: Tensor): void;
   /** How many buffers are allocated and not freed (leak checks). */

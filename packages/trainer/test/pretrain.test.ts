@@ -126,10 +126,10 @@ describe('runPretraining', () => {
     expect(resolvePrecision('bf16', ref, null)).toBe('bf16'); // emulated bf16 storage
     expect(resolvePrecision('auto', ref, { precision: 'bf16' })).toBe('bf16');
     expect(resolvePrecision('auto', ref, { preset: 'glm-tiny' })).toBe('f32'); // saved before precision existed
-    const gpuLike = { ...ref, name: 'cuda', device: { ...ref.device, features: ['bf16', 'f32'] } } as typeof ref;
+    const gpuLike = { ...ref, name: 'cuda', device: { ...ref.device, features: ['bf16', 'f32'] } } as unknown as typeof ref;
     expect(resolvePrecision('auto', gpuLike, null)).toBe('bf16');
     expect(resolvePrecision('f32', gpuLike, null)).toBe('f32');
-    const f32Only = { ...ref, name: 'wasm', device: { ...ref.device, features: ['simd128'] } } as typeof ref;
+    const f32Only = { ...ref, name: 'wasm', device: { ...ref.device, features: ['simd128'] } } as unknown as typeof ref;
     expect(() => resolvePrecision('bf16', f32Only, null)).toThrow(/precision bf16 needs a backend with bf16 tensors .* the wasm backend computes in f32: use precision f32 or auto/);
     ref.dispose();
   });
@@ -145,9 +145,9 @@ describe('runPretraining', () => {
     const limited = new Proxy(ref, {
       get(target, prop, receiver) {
         if (prop === 'alloc') {
-          return (dtype: never, size: number, label?: string) => {
+          return (dtype: never, size: number, label?: string, init?: never) => {
             if (live + size > cap) throw Object.assign(new Error(`out of memory: ${label ?? 'a tensor'} needs ${size} elements, ${cap - live} free`), { code: 'GPU_OUT_OF_MEMORY' });
-            const t = target.alloc(dtype, size, label);
+            const t = target.alloc(dtype, size, label, init);
             live += size;
             peak = Math.max(peak, live);
             sizes.set(t.id, size);

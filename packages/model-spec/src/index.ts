@@ -2,6 +2,7 @@ export * from './config.js';
 export * from './params.js';
 export * from './checkpoint/index.js';
 export * from './model/glm-model.js';
+export type { TargetScores } from './model/scores.js';
 export * from './model/validate-batch.js';
 export * from './model/dropout.js';
 export * from './model/buffers.js';

@@ -151,7 +151,7 @@ export class Trainer<B> {
     const gradNorm = this.model.globalGradNorm();
     if (!Number.isFinite(gradNorm)) throw new NonFiniteLossError(step + 1, gradNorm, 'gradient norm');
     const lr = this.schedule.at(step);
-    const result = this.optimizer.update(lr);
+    const result = this.optimizer.update(lr, { gradNorm });
     this.stepCount++;
     this.tokens += tokens;
     this.targetCount += targets;

@@ -21,9 +21,20 @@ export class BufferGroup {
     return t;
   }
 
+  /**
+   * A float buffer that the next op writing it overwrites whole before anything reads it (an op
+   * output: activations, `=` gradients): the backend may skip zero-filling it (alloc's
+   * 'uninitialized'; the reference backend fills it with NaN instead, so a wrong use shows).
+   */
+  output(dtype: 'f32' | 'bf16', size: number, label: string): Tensor {
+    const t = this.backend.alloc(dtype, size, label, 'uninitialized');
+    this.tensors.push(t);
+    return t;
+  }
+
   /** An i32 buffer holding `data`. */
   i32(data: ArrayLike<number>, label: string): Tensor {
-    const t = this.backend.alloc('i32', data.length, label);
+    const t = this.backend.alloc('i32', data.length, label, 'uninitialized');
     this.tensors.push(t);
     this.backend.write(t as Tensor & { dtype: 'i32' }, data);
     return t;

@@ -18,6 +18,7 @@ import { runAll, runOp, type Activation, type Backend, type DropoutAttrs, type G
 import { validateConfig, type GlmConfig } from '../config.js';
 import { checkStateDict, formatStateDictReport, initParameters, numel, parameterSpecs, reportIsClean, type ParamSpec, type StateDict } from '../params.js';
 import { BufferGroup } from './buffers.js';
+import { DeviceScores, type TargetScores } from './scores.js';
 import { siteDropout } from './dropout.js';
 import { validateBatch, validatePositions, type RowPosition } from './validate-batch.js';
 
@@ -111,17 +112,10 @@ export interface ForwardOptions {
   hiddenAt?: readonly RowPosition[];
 }
 
-/** Losses and log-probabilities at the loss positions (lossMask = 1), in row-major order. */
-export interface TargetScores {
-  row: Int32Array;
-  position: Int32Array;
-  tokenId: Int32Array;
-  /** Cross-entropy as trained (with label smoothing, if any). */
-  loss: Float32Array;
-  /** log p(target) under the model (no smoothing). */
-  logProb: Float32Array;
-}
-
+/**
+ * What forward() returns. `loss` and `targets` are read from the device on first use (a GPU runs
+ * on meanwhile), or at the latest before the model's next forward or dispose().
+ */
 export interface ForwardResult {
   /** Σ loss / number of targets over the whole batch (token-averaged, as the original); null without targets. */
   loss: number | null;
@@ -256,6 +250,8 @@ export class GlmModel {
   readonly params: ModelTensors;
   private gradTensors: ModelTensors | null = null;
   private state: ForwardState | null = null;
+  /** Target losses of earlier forwards still on the device (see DeviceScores). */
+  private readonly unreadScores = new Set<DeviceScores>();
   private disposed = false;
   /** The dtype of matrix operands: activations and their gradients ('f32' or 'bf16'). */
   readonly precision: 'f32' | 'bf16';
@@ -448,6 +444,7 @@ export class GlmModel {
     const hiddenAt = options.hiddenAt ?? [];
     validatePositions(hiddenAt, batch.batchSize, batch.seqLength, 'hiddenAt');
     this.releaseState();
+    this.settleScores();
 
     const keep = options.keepActivations ?? mode === 'train';
     const callSeed = mode === 'train' ? options.seed! >>> 0 : null;
@@ -462,6 +459,8 @@ export class GlmModel {
     const inputs = new BufferGroup(be);
     const layers: LayerActivations[] = [];
     let head: BufferGroup | null = null;
+    let scoreGroup: BufferGroup | null = null;
+    let scores: DeviceScores | null = null;
     this.refreshLowPrecisionWeights();
     try {
       const inputIds = inputs.i32(batch.inputIds, 'inputIds'); // i32 [T]
@@ -472,14 +471,14 @@ export class GlmModel {
 
       // Embeddings: word + position (+ block position), then embedding dropout.
       const embeddingDropout = siteDropout(c.embedding_dropout_prob, callSeed, 'embedding');
-      const embedded = inputs.f32(T * H, 'embedded'); // [T, H]
+      const embedded = inputs.output('f32', T * H, 'embedded'); // [T, H]
       runOp(be, 'embedding', {
         wordEmb: P.wordEmb, posEmb: P.posEmb, blockPosEmb: P.blockPosEmb, inputIds, positionIds, blockPositionIds,
         out: embedded, tokens: T, hiddenSize: H, vocab: c.vocab_size, positions: this.positionRows,
       });
       let x = embedded;
       if (embeddingDropout.p > 0) {
-        x = inputs.f32(T * H, 'embeddingOut'); // [T, H]
+        x = inputs.output('f32', T * H, 'embeddingOut'); // [T, H]
         runOp(be, 'dropoutAdd', { x: embedded, residual: null, out: x, size: T * H, dropout: embeddingDropout });
       }
 
@@ -493,9 +492,9 @@ export class GlmModel {
 
       // Final LayerNorm → the hidden states the tied output projection reads.
       head = new BufferGroup(be);
-      const finalLn = head.float(this.act, T * H, 'finalLn'); // [T, H]
-      const finalMean = head.f32(T, 'finalMean');
-      const finalRstd = head.f32(T, 'finalRstd');
+      const finalLn = head.output(this.act, T * H, 'finalLn'); // [T, H]
+      const finalMean = head.output('f32', T, 'finalMean');
+      const finalRstd = head.output('f32', T, 'finalRstd');
       runOp(be, 'layerNorm', { x, gamma: P.finalLnWeight, beta: P.finalLnBias, y: finalLn, mean: finalMean, rstd: finalRstd, rows: T, hiddenSize: H, eps: c.layernorm_epsilon });
 
       // Loss only at the target positions: gather those rows, then the fused projection + CE.
@@ -513,29 +512,23 @@ export class GlmModel {
       let targetIds: Tensor | null = null;
       let selected: Tensor | null = null;
       let ceLse: Tensor | null = null;
-      let loss: number | null = null;
       if (n > 0) {
         targetIndex = head.i32(targetFlat, 'targetIndex'); // i32 [n]
         targetIds = head.i32(targets.tokenId, 'targetIds'); // i32 [n]
-        selected = head.float(this.act, n * H, 'targetHidden'); // [n, H]
+        selected = head.output(this.act, n * H, 'targetHidden'); // [n, H]
         runOp(be, 'gatherRows', { x: finalLn, index: targetIndex, out: selected, count: n, rows: T, width: H });
-        const losses = head.f32(n, 'losses'); // [n]
-        ceLse = head.f32(n, 'ceLse'); // [n]
+        ceLse = head.output('f32', n, 'ceLse'); // [n]
+        // The losses outlive the activations: they stay on the device until read (DeviceScores).
+        scoreGroup = new BufferGroup(be);
+        const losses = scoreGroup.output('f32', n, 'losses'); // [n]
         const ce = { hidden: selected, wordEmb: this.low?.wordEmb ?? P.wordEmb, targets: targetIds, tokens: n, hiddenSize: H, vocab: c.vocab_size };
         runOp(be, 'crossEntropy', { ...ce, losses, lse: ceLse, labelSmoothing });
-        targets.loss.set(be.read(losses) as Float32Array);
+        let plain: Tensor | null = null;
         if (labelSmoothing > 0) {
-          const plain = head.f32(n, 'plainLosses');
-          const plainLse = head.f32(n, 'plainLse');
-          runOp(be, 'crossEntropy', { ...ce, losses: plain, lse: plainLse, labelSmoothing: 0 });
-          const p = be.read(plain);
-          for (let i = 0; i < n; i++) targets.logProb[i] = -p[i]!;
-        } else {
-          for (let i = 0; i < n; i++) targets.logProb[i] = -targets.loss[i]!;
+          plain = scoreGroup.output('f32', n, 'plainLosses');
+          runOp(be, 'crossEntropy', { ...ce, losses: plain, lse: head.output('f32', n, 'plainLse'), labelSmoothing: 0 });
         }
-        let sum = 0;
-        for (let i = 0; i < n; i++) sum += targets.loss[i]!;
-        loss = sum / n;
+        scores = new DeviceScores(be, scoreGroup, losses, plain, targets, (done) => this.unreadScores.delete(done));
       }
 
       let logits: ForwardResult['logits'] = null;
@@ -547,11 +540,11 @@ export class GlmModel {
         const rowsGroup = keep ? head : new BufferGroup(be);
         try {
           const index = rowsGroup.i32(at.map((p) => p.row * L + p.position), 'logitsIndex'); // i32 [m]
-          const rows = rowsGroup.f32(m * H, 'logitsHidden'); // [m, H]
+          const rows = rowsGroup.output('f32', m * H, 'logitsHidden'); // [m, H]
           runOp(be, 'gatherRows', { x: finalLn, index, out: rows, count: m, rows: T, width: H });
           const out = new BufferGroup(be);
           try {
-            const values = out.f32(m * c.vocab_size, 'logits'); // [m, V]
+            const values = out.output('f32', m * c.vocab_size, 'logits'); // [m, V]
             runOp(be, 'logits', { hidden: rows, wordEmb: P.wordEmb, out: values, tokens: m, hiddenSize: H, vocab: c.vocab_size });
             logits = { at: at.map((p) => ({ row: p.row, position: p.position })), vocabSize: c.vocab_size, values: Float32Array.from(be.read(values)) };
           } finally {
@@ -573,7 +566,7 @@ export class GlmModel {
         const rowsGroup = new BufferGroup(be);
         try {
           const index = (keep ? head : rowsGroup).i32(hiddenAt.map((p) => p.row * L + p.position), 'hiddenIndex'); // i32 [k]
-          const rows = rowsGroup.f32(k * H, 'hiddenRows'); // [k, H]
+          const rows = rowsGroup.output('f32', k * H, 'hiddenRows'); // [k, H]
           runOp(be, 'gatherRows', { x: finalLn, index, out: rows, count: k, rows: T, width: H });
           hidden = { at: hiddenAt.map((p) => ({ row: p.row, position: p.position })), hiddenSize: H, values: Float32Array.from(be.read(rows)) };
           if (keep) hiddenIndex = index;
@@ -593,11 +586,19 @@ export class GlmModel {
         for (const a of layers) a.group.free();
         head.free();
       }
-      return { loss, numTargets: n, targets, logits, hidden };
+      const result: ForwardResult = { loss: null, numTargets: n, targets, logits, hidden };
+      if (scores) {
+        const pending = scores;
+        this.unreadScores.add(pending);
+        Object.defineProperty(result, 'loss', { enumerable: true, get: () => pending.loss });
+        Object.defineProperty(result, 'targets', { enumerable: true, get: () => pending.targets });
+      }
+      return result;
     } catch (e) {
       inputs.free();
       for (const a of layers) a.group.free();
       head?.free();
+      scoreGroup?.free();
       throw e;
     }
   }
@@ -618,38 +619,38 @@ export class GlmModel {
       const mlpOutputDropout = siteDropout(c.output_dropout_prob, callSeed, 'mlpOutput', l);
       const tag = `layer${l}.`;
 
-      const ln1 = g.float(act, T * H, tag + 'ln1'); // [T, H]
-      const ln1Mean = g.f32(T, tag + 'ln1Mean');
-      const ln1Rstd = g.f32(T, tag + 'ln1Rstd');
+      const ln1 = g.output(act, T * H, tag + 'ln1'); // [T, H]
+      const ln1Mean = g.output('f32', T, tag + 'ln1Mean');
+      const ln1Rstd = g.output('f32', T, tag + 'ln1Rstd');
       runOp(be, 'layerNorm', { x: input, gamma: w.inputLnWeight, beta: w.inputLnBias, y: ln1, mean: ln1Mean, rstd: ln1Rstd, rows: T, hiddenSize: H, eps: c.layernorm_epsilon });
 
-      const qkv = g.float(act, T * 3 * H, tag + 'qkv'); // [T, 3H] = [Q | K | V] per token
+      const qkv = g.output(act, T * 3 * H, tag + 'qkv'); // [T, 3H] = [Q | K | V] per token
       runOp(be, 'linear', { x: ln1, weight: mw.qkvWeight, bias: w.qkvBias, y: qkv, preAct: null, rows: T, inFeatures: H, outFeatures: 3 * H, activation: 'none' });
 
-      const context = g.float(act, T * H, tag + 'context'); // [T, H], heads concatenated
-      const lse = keep ? g.f32(B * this.heads * L, tag + 'lse') : null; // [B, n, L]
+      const context = g.output(act, T * H, tag + 'context'); // [T, H], heads concatenated
+      const lse = keep ? g.output('f32', B * this.heads * L, tag + 'lse') : null; // [B, n, L]
       const [q, k, v] = qkvViews(qkv, L, H);
       runOp(be, 'attention', {
         q, k, v, keyStart, keyEnd, out: context, lse, batch: B, queries: L, keys: L, heads: this.heads, headDim: this.headDim,
         scale: 1 / Math.sqrt(this.headDim), dropout: attentionProbsDropout,
       });
 
-      const attnOut = g.float(act, T * H, tag + 'attnOut'); // [T, H]
+      const attnOut = g.output(act, T * H, tag + 'attnOut'); // [T, H]
       runOp(be, 'linear', { x: context, weight: mw.denseWeight, bias: w.denseBias, y: attnOut, preAct: null, rows: T, inFeatures: H, outFeatures: H, activation: 'none' });
-      const mid = g.f32(T * H, tag + 'mid'); // [T, H] = input + dropout(attnOut)
+      const mid = g.output('f32', T * H, tag + 'mid'); // [T, H] = input + dropout(attnOut)
       runOp(be, 'dropoutAdd', { x: attnOut, residual: input, out: mid, size: T * H, dropout: attentionOutputDropout });
 
-      const ln2 = g.float(act, T * H, tag + 'ln2'); // [T, H]
-      const ln2Mean = g.f32(T, tag + 'ln2Mean');
-      const ln2Rstd = g.f32(T, tag + 'ln2Rstd');
+      const ln2 = g.output(act, T * H, tag + 'ln2'); // [T, H]
+      const ln2Mean = g.output('f32', T, tag + 'ln2Mean');
+      const ln2Rstd = g.output('f32', T, tag + 'ln2Rstd');
       runOp(be, 'layerNorm', { x: mid, gamma: w.postLnWeight, beta: w.postLnBias, y: ln2, mean: ln2Mean, rstd: ln2Rstd, rows: T, hiddenSize: H, eps: c.layernorm_epsilon });
 
-      const fc1Pre = g.float(act, T * 4 * H, tag + 'fc1Pre'); // [T, 4H]
-      const fc1Out = g.float(act, T * 4 * H, tag + 'fc1Out'); // [T, 4H] = GELU(fc1Pre)
+      const fc1Pre = g.output(act, T * 4 * H, tag + 'fc1Pre'); // [T, 4H]
+      const fc1Out = g.output(act, T * 4 * H, tag + 'fc1Out'); // [T, 4H] = GELU(fc1Pre)
       runOp(be, 'linear', { x: ln2, weight: mw.fc1Weight, bias: w.fc1Bias, y: fc1Out, preAct: fc1Pre, rows: T, inFeatures: H, outFeatures: 4 * H, activation: this.activation });
       const mlpOut = attnOut; // [T, H]: the attention output is consumed, reuse its buffer
       runOp(be, 'linear', { x: fc1Out, weight: mw.fc2Weight, bias: w.fc2Bias, y: mlpOut, preAct: null, rows: T, inFeatures: 4 * H, outFeatures: H, activation: 'none' });
-      const output = g.f32(T * H, tag + 'output'); // [T, H] = mid + dropout(mlpOut)
+      const output = g.output('f32', T * H, tag + 'output'); // [T, H] = mid + dropout(mlpOut)
       runOp(be, 'dropoutAdd', { x: mlpOut, residual: mid, out: output, size: T * H, dropout: mlpOutputDropout });
 
       return {
@@ -697,10 +698,10 @@ export class GlmModel {
 
       if (n > 0) {
         // Loss → final hidden states at the targets (and the tied embedding, as output projection).
-        const weights = scratch.f32(n, 'ceWeights'); // [n]
+        const weights = scratch.output('f32', n, 'ceWeights'); // [n]
         if (perTarget) be.write(weights as Tensor & { dtype: 'f32' }, perTarget);
         else runOp(be, 'fill', { x: weights, offset: 0, size: n, value: weight });
-        const dSelected = scratch.float(act, n * H, 'dTargetHidden'); // [n, H]
+        const dSelected = scratch.output(act, n * H, 'dTargetHidden'); // [n, H]
         runOp(be, 'crossEntropyBackward', {
           hidden: s.selected!, wordEmb: this.low?.wordEmb ?? P.wordEmb, targets: s.targetIds!, lse: s.ceLse!, weights, dHidden: dSelected, dWordEmb: G.wordEmb,
           tokens: n, hiddenSize: H, vocab: c.vocab_size, labelSmoothing: s.labelSmoothing,
@@ -710,9 +711,9 @@ export class GlmModel {
       if (options.logitsGrad) {
         // logits = rows · Eᵀ: d(rows) = dLogits · E, dE += dLogitsᵀ · rows.
         const m = s.logitsIndex!.size;
-        const dLogits = scratch.f32(m * c.vocab_size, 'dLogits'); // [m, V]
+        const dLogits = scratch.output('f32', m * c.vocab_size, 'dLogits'); // [m, V]
         be.write(dLogits as Tensor & { dtype: 'f32' }, options.logitsGrad);
-        const dRows = scratch.f32(m * H, 'dLogitsHidden'); // [m, H]
+        const dRows = scratch.output('f32', m * H, 'dLogitsHidden'); // [m, H]
         runOp(be, 'linearBackward', {
           dy: dLogits, x: s.logitsHidden!, weight: P.wordEmb, preAct: null, dx: dRows, dWeight: G.wordEmb, dBias: null,
           rows: m, inFeatures: H, outFeatures: c.vocab_size, activation: 'none', accumulate: false,
@@ -721,23 +722,23 @@ export class GlmModel {
       }
       if (options.hiddenGrad) {
         const k = s.hiddenIndex!.size;
-        const dRows = scratch.f32(k * H, 'dHiddenRows'); // [k, H]
+        const dRows = scratch.output('f32', k * H, 'dHiddenRows'); // [k, H]
         be.write(dRows as Tensor & { dtype: 'f32' }, options.hiddenGrad);
         runOp(be, 'scatterAddRows', { dOut: dRows, index: s.hiddenIndex!, dx: dFinal, count: k, rows: T, width: H });
       }
 
       // dh: gradient of the residual stream, carried down through the layers.
-      const dh = scratch.f32(T * H, 'dResidual'); // [T, H]
+      const dh = scratch.output('f32', T * H, 'dResidual'); // [T, H]
       const lastOutput = s.layers[s.layers.length - 1]!.output; // [T, H] (validateConfig: at least one layer)
       runOp(be, 'layerNormBackward', {
         dy: dFinal, x: lastOutput, gamma: P.finalLnWeight, mean: s.finalMean, rstd: s.finalRstd, dx: dh, dGamma: G.finalLnWeight, dBeta: G.finalLnBias,
         rows: T, hiddenSize: H, accumulate: false,
       });
 
-      const dBranch = scratch.float(act, T * H, 'dBranch'); // [T, H] gradient of a residual branch output
-      const dHidden = scratch.float(act, T * H, 'dHidden'); // [T, H] gradient of an LN output / attention context
-      const dFc1 = scratch.float(act, T * 4 * H, 'dFc1'); // [T, 4H]
-      const dQkv = scratch.float(act, T * 3 * H, 'dQkv'); // [T, 3H]
+      const dBranch = scratch.output(act, T * H, 'dBranch'); // [T, H] gradient of a residual branch output
+      const dHidden = scratch.output(act, T * H, 'dHidden'); // [T, H] gradient of an LN output / attention context
+      const dFc1 = scratch.output(act, T * 4 * H, 'dFc1'); // [T, 4H]
+      const dQkv = scratch.output(act, T * 3 * H, 'dQkv'); // [T, 3H]
       for (let l = c.num_layers - 1; l >= 0; l--) {
         const a = s.layers[l]!;
         const w = { ...P.layers[l]!, ...this.matmulWeights(l) };
@@ -826,6 +827,11 @@ export class GlmModel {
     s.head.free();
   }
 
+  /** Reads the target losses of earlier forwards that nobody has looked at yet (they hold device buffers). */
+  private settleScores(): void {
+    for (const s of [...this.unreadScores]) s.settle();
+  }
+
   /** Whether a kept forward pass is waiting for backward(). */
   get hasPendingBackward(): boolean {
     return this.state !== null;
@@ -839,6 +845,13 @@ export class GlmModel {
   dispose(): void {
     if (this.disposed) return;
     this.releaseState();
+    for (const pending of [...this.unreadScores]) {
+      try {
+        pending.settle();
+      } catch {
+        // A device error while reading: its result reports it when asked; the buffers are freed either way.
+      }
+    }
     for (const t of this.paramByName.values()) this.backend.free(t);
     if (this.low) for (const { copy } of this.low.all) this.backend.free(copy);
     if (this.gradByName) for (const t of this.gradByName.values()) this.backend.free(t);

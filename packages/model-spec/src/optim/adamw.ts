@@ -93,11 +93,16 @@ export class AdamW {
     return this.stepCount;
   }
 
-  /** One update from the current gradients, with `lr` (default: the constructor's). */
-  update(lr: number = this.lr): StepResult {
+  /**
+   * One update from the current gradients, with `lr` (default: the constructor's). A caller that
+   * has just computed `model.globalGradNorm()` of these gradients (to check it, as the trainer
+   * does) passes it as `gradNorm`, saving a pass over the gradients and a wait for the device.
+   */
+  update(lr: number = this.lr, known: { gradNorm?: number } = {}): StepResult {
     if (this.disposed) throw new Error('AdamW: used after dispose()');
     if (!(lr >= 0 && Number.isFinite(lr))) throw new RangeError(`AdamW.update: lr must be a finite number >= 0, got ${lr}`);
-    const gradNorm = this.model.globalGradNorm();
+    if (known.gradNorm !== undefined && !(known.gradNorm >= 0)) throw new RangeError(`AdamW.update: gradNorm must be a number >= 0, got ${known.gradNorm}`);
+    const gradNorm = known.gradNorm ?? this.model.globalGradNorm();
     if (!Number.isFinite(gradNorm)) throw new RangeError(`AdamW.update: the gradient norm is ${gradNorm}; refusing to update the parameters`);
     // Megatron's clip_grad_norm: scale by maxNorm / (norm + 1e-6) when that is below 1.
     const gradScale = this.maxGradNorm > 0 ? Math.min(1, this.maxGradNorm / (gradNorm + 1e-6)) : 1;

@@ -10,8 +10,11 @@
 // two sit side by side. One extra step per run is profiled (cudaEvents around every op) and its
 // per-op GPU time printed, with the sum next to the step's wall time.
 //
+// --variants compares kernel / allocation choices (VARIANTS below) on the same model, batches and
+// card, one after another in one process: e.g. default,zero-fill,ln-split.
+//
 // Usage: node benchmarks/gpu/train-bench.mjs [--models glm-base,glm-large] [--f32-models glm-base]
-//          [--batch 32] [--seq 512] [--steps 6] [--warmup 2] [--no-tf32] [--no-profile] [--out DIR]
+//          [--variants default] [--batch 32] [--seq 512] [--steps 6] [--warmup 2] [--no-tf32] [--no-profile] [--out DIR]
 // Runs from the repo after `pnpm build`, or as the bundle .carry/device/train-bench.mjs.
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -30,6 +33,7 @@ const { values: opts } = parseArgs({
     'no-tf32': { type: 'boolean', default: false },
     'f32-models': { type: 'string', default: 'glm-base' },
     'no-profile': { type: 'boolean', default: false },
+    variants: { type: 'string', default: 'default' },
     out: { type: 'string', default: process.env.OUT || '.' },
   },
 });
@@ -101,7 +105,20 @@ function profileStep(gpu, model, optimizer, batch, seed) {
   return { wallMs, gpuMs, ops, lines };
 }
 
-function trainBench(gpu, name, batch, precision) {
+/**
+ * Kernel and allocation choices a run can compare on one card in one process (--variants): each is
+ * applied with gpu.setOptions on top of the backend's defaults, for the same model and batches.
+ */
+const VARIANTS = {
+  default: {},
+  // Every buffer zero-filled by a memset, as before the model marked its op outputs 'uninitialized'.
+  'zero-fill': { uninitialized: 'zeros' },
+  'ln-split': { layerNormBackward: 'split' },
+  'ln-fused': { layerNormBackward: 'fused' },
+};
+
+/** One model in one precision: the median step of each variant, all on the same parameters and batches. */
+function trainBench(gpu, name, batch, precision, variants) {
   const config = getPreset(name);
   const t0 = performance.now();
   const model = GlmModel.create(gpu, config, { stateDict: initParameters(config, new Rng(1)), precision });
@@ -109,38 +126,45 @@ function trainBench(gpu, name, batch, precision) {
   const optimizer = new AdamW(model, { lr: 1e-4, weightDecay: 0.01, maxGradNorm: 1 });
   const rng = new Rng(2);
   const batches = [makeBatch(rng, batch, seq, config.vocab_size), makeBatch(rng, batch, seq, config.vocab_size)];
-  const times = [];
-  const losses = [];
-  let profile = null;
+  const defaults = { uninitialized: gpu.uninitialized, layerNormBackward: gpu.info.lnSplit ? 'split' : 'fused' };
+  const out = [];
   try {
-    for (let s = 0; s < warmup + steps; s++) {
-      const start = performance.now();
-      model.zeroGrad();
-      const r = model.forward(batches[s % 2], { mode: 'train', seed: s });
-      model.backward();
-      optimizer.update();
-      gpu.synchronize();
-      const seconds = (performance.now() - start) / 1000;
-      losses.push(r.loss);
-      if (s >= warmup) times.push(seconds);
-      console.log(`  ${name} ${precision} b${batch} step ${s}${s < warmup ? ' (warm-up)' : ''}: ${(seconds * 1000).toFixed(1)} ms, loss ${r.loss.toFixed(4)}`);
-    }
-    if (!opts['no-profile']) {
-      profile = profileStep(gpu, model, optimizer, batches[0], 1000);
-      for (const line of profile.lines) console.log(line);
+    for (const variant of variants) {
+      gpu.setOptions({ ...defaults, ...VARIANTS[variant] });
+      const times = [];
+      const losses = [];
+      let profile = null;
+      for (let s = 0; s < warmup + steps; s++) {
+        const start = performance.now();
+        model.zeroGrad();
+        const r = model.forward(batches[s % 2], { mode: 'train', seed: s });
+        model.backward();
+        optimizer.update();
+        gpu.synchronize();
+        const seconds = (performance.now() - start) / 1000;
+        losses.push(r.loss);
+        if (s >= warmup) times.push(seconds);
+        console.log(`  ${name} ${precision} ${variant} b${batch} step ${s}${s < warmup ? ' (warm-up)' : ''}: ${(seconds * 1000).toFixed(1)} ms, loss ${r.loss.toFixed(4)}`);
+      }
+      if (!opts['no-profile']) {
+        profile = profileStep(gpu, model, optimizer, batches[0], 1000);
+        for (const line of profile.lines) console.log(line);
+      }
+      times.sort((a, b) => a - b);
+      const median = times[Math.floor(times.length / 2)];
+      const tokens = batch * seq;
+      const fpt = flopsPerToken(config, seq, (SPAN + 1) / seq);
+      out.push({
+        model: name, precision, variant, options: { ...defaults, ...VARIANTS[variant] }, batch, seq, steps, medianStepMs: median * 1000, tokensPerSecond: tokens / median,
+        flopsPerToken: fpt, achievedTflops: (fpt * tokens) / median / 1e12, initSeconds, losses, profile: profile && { wallMs: profile.wallMs, gpuMs: profile.gpuMs, ops: profile.ops },
+      });
     }
   } finally {
+    gpu.setOptions(defaults);
     optimizer.dispose();
     model.dispose();
   }
-  times.sort((a, b) => a - b);
-  const median = times[Math.floor(times.length / 2)];
-  const tokens = batch * seq;
-  const fpt = flopsPerToken(config, seq, (SPAN + 1) / seq);
-  return {
-    model: name, precision, batch, seq, steps, medianStepMs: median * 1000, tokensPerSecond: tokens / median, flopsPerToken: fpt, achievedTflops: (fpt * tokens) / median / 1e12,
-    initSeconds, losses, profile: profile && { wallMs: profile.wallMs, gpuMs: profile.gpuMs, ops: profile.ops },
-  };
+  return out;
 }
 
 /** GLM's special ids in its BERT-derived vocabulary (30 592 entries): [MASK] 103, sop 30590, eop 30591. */
@@ -208,18 +232,21 @@ console.log(`train-bench on ${gpu.info.name} (${gpu.info.gemm}; bf16 runs: bf16 
 const peak = peaks(gpu.info.name);
 const f32Models = new Set(opts['f32-models'].split(',').filter(Boolean));
 const runs = opts.models.split(',').flatMap((name) => [[name, 'bf16'], ...(f32Models.has(name) ? [[name, 'f32']] : [])]);
+const variants = opts.variants.split(',').filter(Boolean);
+for (const v of variants) if (!(v in VARIANTS)) throw new Error(`train-bench: unknown variant '${v}', expected some of ${Object.keys(VARIANTS).join(', ')}`);
 
 for (const [name, precision] of runs) {
   let batch = Number(opts.batch);
   while (batch >= 1) {
     try {
-      const r = trainBench(gpu, name, batch, precision);
-      if (peak) {
-        r.mfuVsBf16Peak = (r.achievedTflops * 1e12) / peak.bf16;
-        r.mfuVsTf32Peak = (r.achievedTflops * 1e12) / peak.tf32;
+      for (const r of trainBench(gpu, name, batch, precision, variants)) {
+        if (peak) {
+          r.mfuVsBf16Peak = (r.achievedTflops * 1e12) / peak.bf16;
+          r.mfuVsTf32Peak = (r.achievedTflops * 1e12) / peak.tf32;
+        }
+        results.train.push(r);
+        console.log(`${name} ${precision} ${r.variant}: ${r.tokensPerSecond.toFixed(0)} tokens/s (batch ${batch}, ${r.medianStepMs.toFixed(1)} ms/step, ${r.achievedTflops.toFixed(1)} TFLOP/s${peak ? `, MFU ${(100 * r.mfuVsBf16Peak).toFixed(1)}% of bf16 peak, ${(100 * r.mfuVsTf32Peak).toFixed(1)}% of TF32 peak` : ''})`);
       }
-      results.train.push(r);
-      console.log(`${name} ${precision}: ${r.tokensPerSecond.toFixed(0)} tokens/s (batch ${batch}, ${r.medianStepMs.toFixed(1)} ms/step, ${r.achievedTflops.toFixed(1)} TFLOP/s${peak ? `, MFU ${(100 * r.mfuVsBf16Peak).toFixed(1)}% of bf16 peak, ${(100 * r.mfuVsTf32Peak).toFixed(1)}% of TF32 peak` : ''})`);
       break;
     } catch (e) {
       if (e.code === 'GPU_OUT_OF_MEMORY' && batch > 1) {

@@ -2,9 +2,10 @@
 # The one prepared GPU run: from the repo root on the GPU machine (no network, no pnpm install,
 # no node_modules): nvidia-smi, the GPU checks (conformance quick, GLM-tiny tracking the
 # reference in f32 and in bf16, checkpoint resume, determinism, the quick tier in bf16 with
-# tensor-core attention), the training benchmark (bf16, with a per-op GPU time breakdown; f32 too
+# tensor-core attention; buffers allocated 'uninitialized' start as NaN there, so a kernel reading
+# one before writing it fails), the training benchmark (bf16, with a per-op GPU time breakdown; f32 too
 # for the models in F32_MODELS, e.g. F32_MODELS=glm-base) beside its PyTorch peer (eager), and a
-# table. Stage limits sum to 420 s (about 190 s used on an H200). The torch.compile peer, the full conformance tier and the
+# table. Stage limits sum to 440 s (about 200 s used on an H200). The torch.compile peer, the full conformance tier and the
 # scalar-attention bf16 run are separate: STAGES_EXTRA=1 adds them (about 200 s more).
 # Every stage has its own time limit and a failing stage never stops the later ones.
 #
@@ -50,7 +51,10 @@ done
 stage env 20 bash -c 'node --version; python3 --version; ls -la .carry .carry/device packages/backend-gpu/build; ldconfig -p | grep -i cublaslt | head -3'
 stage nvidia-smi 20 nvidia-smi
 stage gpu-check 100 node .carry/device/gpu-check.mjs --stages quick,train,trainbf16,resume,determinism,bf16 --out "$OUT"
-stage train-bench 130 node .carry/device/train-bench.mjs --models glm-base,glm-large --f32-models "${F32_MODELS:-none}" --batch 32 --seq 512 --steps 6 --warmup 2 --out "$OUT"
+# VARIANTS: kernel / allocation choices timed one after another on the same model and card
+# (benchmarks/gpu/train-bench.mjs): zero-fill = every buffer memset as before the model marked
+# its op outputs 'uninitialized'; ln-split = the two-pass layer-norm backward.
+stage train-bench 150 node .carry/device/train-bench.mjs --models glm-base,glm-large --f32-models "${F32_MODELS:-none}" --variants "${VARIANTS:-zero-fill,default,ln-split}" --batch 32 --seq 512 --steps 6 --warmup 2 --out "$OUT"
 stage attention-bench 40 node .carry/device/attention-bench.mjs --out "$OUT"
 stage norm-bench 20 node .carry/device/norm-bench.mjs
 # The two-pass layer-norm backward (an opt-in experiment): correctness on the card, then its timing.

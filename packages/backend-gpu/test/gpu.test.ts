@@ -6,6 +6,9 @@ import { describe, expect, it } from 'vitest';
 import { addonPath, createGpuBackend, loadAddon } from '../src/index.js';
 import { checkDeterminism, checkResume, trackReferenceTraining } from './gpu-checks.js';
 
+// Buffers allocated 'uninitialized' start as NaN bytes: a kernel that reads one before writing it fails.
+const checked = () => createGpuBackend({ uninitialized: 'nan' });
+
 const haveGpu = existsSync(addonPath()) && (loadAddon().probe().deviceCount ?? 0) > 0;
 
 if (haveGpu) {
@@ -15,7 +18,7 @@ if (haveGpu) {
 
 describe('cuda training', () => {
   it.runIf(haveGpu)('GLM-tiny on the GPU tracks the reference backend step by step (dropout, AdamW, clipping)', () => {
-    const gpu = createGpuBackend();
+    const gpu = checked();
     try {
       const r = trackReferenceTraining(gpu, { log: (s) => console.log(s) });
       expect(r.ok, r.detail).toBe(true);
@@ -25,7 +28,7 @@ describe('cuda training', () => {
   });
 
   it.runIf(haveGpu)('GLM-tiny in bf16 (bf16 products, tensor-core attention) tracks the f32 reference within bf16 tolerance', () => {
-    const gpu = createGpuBackend();
+    const gpu = checked();
     try {
       const r = trackReferenceTraining(gpu, { precision: 'bf16', log: (s) => console.log(s) });
       expect(r.ok, r.detail).toBe(true);
@@ -36,18 +39,18 @@ describe('cuda training', () => {
 
   it.runIf(haveGpu)('resumes from a trainer checkpoint bit-exactly (f32 and bf16)', () => {
     for (const precision of ['f32', 'bf16'] as const) {
-      const r = checkResume(() => createGpuBackend(), precision);
+      const r = checkResume(checked, precision);
       expect(r.ok, r.detail).toBe(true);
     }
   });
 
   it.runIf(haveGpu)('is deterministic: identical runs give identical bits; runSequence equals op-by-op', () => {
-    const r = checkDeterminism(() => createGpuBackend());
+    const r = checkDeterminism(checked);
     expect(r.ok, r.detail).toBe(true);
   });
 
   it.runIf(haveGpu)('bad ids are reported with the argument and index, not silently used', () => {
-    const gpu = createGpuBackend();
+    const gpu = checked();
     try {
       const x = gpu.alloc('f32', 4 * 8), index = gpu.alloc('i32', 2), out = gpu.alloc('f32', 2 * 8);
       gpu.write(index, [1, 9]);

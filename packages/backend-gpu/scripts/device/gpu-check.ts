@@ -10,7 +10,11 @@
 //
 // Stage 'trainbf16' tracks the reference with the model in bf16; 'resume' checks a checkpoint resume (f32 and bf16).
 //
-// Usage: node gpu-check.mjs [--stages quick,train,trainbf16,resume,determinism,bf16,bf16scalar,tf32,ltgelu,builtin,full] [--out DIR]
+// Buffers the model allocates 'uninitialized' start as NaN bytes here (--uninitialized nan, the
+// default of this script), so a kernel that reads one before writing it fails the training checks.
+//
+// Usage: node gpu-check.mjs [--stages quick,train,trainbf16,resume,determinism,bf16,bf16scalar,tf32,ltgelu,builtin,full]
+//          [--uninitialized nan|none|zeros] [--out DIR]
 // (default: quick,train,trainbf16,resume,determinism,bf16,bf16scalar; the results file is gpu-check-<stages>.json)
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,6 +26,8 @@ const argv = process.argv.slice(2);
 const outDir = argv.includes('--out') ? argv[argv.indexOf('--out') + 1]! : process.env.OUT || '.';
 const stages = new Set((argv.includes('--stages') ? argv[argv.indexOf('--stages') + 1]! : 'quick,train,trainbf16,resume,determinism,bf16,bf16scalar').split(','));
 const tag = [...stages].join('-');
+const uninitialized = (argv.includes('--uninitialized') ? argv[argv.indexOf('--uninitialized') + 1]! : 'nan') as 'nan' | 'none' | 'zeros';
+const create = (): GpuBackend => createGpuBackend({ uninitialized });
 mkdirSync(outDir, { recursive: true });
 
 interface StageResult {
@@ -84,7 +90,7 @@ if (!probe.available) process.exit(2);
 
 let gpu: GpuBackend;
 try {
-  gpu = createGpuBackend();
+  gpu = create();
 } catch (e) {
   const err = e as Error & { code?: string };
   console.log(`createGpuBackend failed: ${err.code ?? ''} ${err.message}`);
@@ -108,11 +114,11 @@ if (stages.has('trainbf16')) stage('GLM-tiny training in bf16 tracks the f32 ref
   return { ok: r.ok, summary: r.detail };
 });
 if (stages.has('resume')) stage('resume from a trainer checkpoint', () => {
-  const results = (['f32', 'bf16'] as const).map((p) => checkResume(() => createGpuBackend(), p));
+  const results = (['f32', 'bf16'] as const).map((p) => checkResume(create, p));
   return { ok: results.every((r) => r.ok), summary: results.map((r) => r.detail).join('; ') };
 });
 if (stages.has('determinism')) stage('determinism', () => {
-  const r = checkDeterminism(() => createGpuBackend());
+  const r = checkDeterminism(create);
   return { ok: r.ok, summary: r.detail };
 });
 if (stages.has('bf16')) stage('conformance quick (bf16 tensors, bf16 products, tensor-core attention)', () => {

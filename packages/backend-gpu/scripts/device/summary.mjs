@@ -39,16 +39,19 @@ const tps = (x) => (x ? `${Math.round(x.tokensPerSecond).toLocaleString('en-US')
 const find = (list, model, mode) => (list?.runs ?? []).find((r) => r.model === model && (!mode || r.mode === mode));
 row('training tokens/s (seq 512)', 'blankglm (cuda)', 'HF eager', 'HF compile', 'ratio vs eager', 'MFU (bf16 peak)');
 for (const [glm, bert, precision] of [['glm-base', 'bert-base', 'bf16'], ['glm-base', 'bert-base', 'f32'], ['glm-large', 'bert-large', 'bf16'], ['glm-large', 'bert-large', 'f32']]) {
-  const g = (bench?.train ?? []).find((r) => r.model === glm && (r.precision ?? 'f32') === precision);
-  if (!g && precision === 'f32') continue;
+  const found = (bench?.train ?? []).filter((r) => r.model === glm && (r.precision ?? 'f32') === precision);
+  if (!found.length && precision === 'f32') continue;
   const e = find(eager, bert, 'eager');
   const c = find(compiled, bert, 'compile');
-  row(`${glm} ${precision} b${g?.batch ?? '?'} vs ${bert} b${e?.batch ?? '?'}`, tps(g), tps(e), tps(c), g && e ? `${(g.tokensPerSecond / e.tokensPerSecond).toFixed(2)}x` : '—', g?.mfuVsBf16Peak !== undefined ? `${(100 * g.mfuVsBf16Peak).toFixed(1)}%` : '—');
+  for (const g of found.length ? found : [undefined]) {
+    const variant = g?.variant && g.variant !== 'default' ? ` [${g.variant}]` : '';
+    row(`${glm} ${precision}${variant} b${g?.batch ?? '?'} vs ${bert} b${e?.batch ?? '?'}`, tps(g), tps(e), tps(c), g && e ? `${(g.tokensPerSecond / e.tokensPerSecond).toFixed(2)}x` : '—', g?.mfuVsBf16Peak !== undefined ? `${(100 * g.mfuVsBf16Peak).toFixed(1)}%` : '—');
+  }
 }
 for (const g of bench?.train ?? []) {
   if (!g.profile) continue;
   lines.push('');
-  lines.push(`per-op GPU time, ${g.model} ${g.precision} (one profiled step: ${g.profile.gpuMs.toFixed(1)} ms in ops, ${g.profile.wallMs.toFixed(1)} ms wall)`);
+  lines.push(`per-op GPU time, ${g.model} ${g.precision}${g.variant ? ` ${g.variant}` : ''} (one profiled step: ${g.profile.gpuMs.toFixed(1)} ms in ops, ${g.profile.wallMs.toFixed(1)} ms wall)`);
   for (const o of g.profile.ops.slice(0, 12)) lines.push(`  ${o.ms.toFixed(2).padStart(9)} ms ${String(o.calls).padStart(5)}x  ${o.op}`);
 }
 lines.push('');

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { createReferenceBackend } from '@blankglm/backend-ref';
 import { GlmModel, loadCheckpoint } from '@blankglm/model-spec';
 import { Rng } from '@blankglm/tensor';
+import { lossSumOf } from '@blankglm/trainer';
 import { loadBertTokenizer } from '@blankglm/tokenizer';
 import { CLASSIFIER_HEAD_FILE, ClassifierHead, PreparedClassifier, evaluateTask, finetune, loadClozeExamples, loadSplit, loadTask, withHead, type ClozeTask } from '../src/index.js';
 import { CB_ROWS, microModel, tempDir, writeJsonl } from './helpers/micro.js';
@@ -87,7 +88,7 @@ describe('classifier head on a cloze task', () => {
     prepared.objective.trainStep(model, batch, { seed: 1, targetWeight: 1 / 3 });
     const loss = (): number => {
       const r = prepared.objective.evaluate(model, batch);
-      return r.lossSum / r.targets;
+      return lossSumOf(r) / r.targets;
     };
     // transformer: one random direction over all parameters
     const params = model.stateDict();

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { loadBertTokenizer } from '@blankglm/tokenizer';
 import type { GlmModel } from '@blankglm/model-spec';
 import { Rng } from '@blankglm/tensor';
+import { lossSumOf } from '@blankglm/trainer';
 import { PreparedCloze, clozeTrainingExamples, loadClozeExamples, loadTask, type ClozeBatch, type ClozeTask } from '../src/index.js';
 import { CB_ROWS, COPA_ROWS, microModel, tempDir, writeJsonl } from './helpers/micro.js';
 
@@ -25,12 +26,12 @@ function checkDirection(model: GlmModel, prepared: PreparedCloze, batch: ClozeBa
   const lossAt = (eps: number): number => {
     model.loadStateDict(new Map([...params].map(([k, v]) => [k, Float32Array.from(v, (x, i) => x + eps * direction.get(k)![i]!)])));
     const r = prepared.objective.evaluate(model, batch);
-    return r.lossSum / r.targets;
+    return lossSumOf(r) / r.targets;
   };
   const eps = 3e-4;
   const numeric = (lossAt(eps) - lossAt(-eps)) / (2 * eps);
   model.loadStateDict(params);
-  return { numeric, analytic, loss: sums.lossSum / sums.targets };
+  return { numeric, analytic, loss: lossSumOf(sums) / sums.targets };
 }
 
 describe('cloze gradients', () => {

@@ -5,7 +5,7 @@
 import { createReferenceBackend } from '@blankglm/backend-ref';
 import { Rng, type Backend, type GlmBatch, type OpName } from '@blankglm/tensor';
 import { describe, expect, it } from 'vitest';
-import { AdamW, GlmModel } from '../src/index.js';
+import { AdamW, GlmModel, MAX_UNREAD_SCORES } from '../src/index.js';
 import { blankSample, microConfig, patternText, rowsBatch } from './model-helpers.js';
 
 /** A reference backend that counts read() calls and runs of each op (single calls and sequences). */
@@ -55,16 +55,20 @@ describe('forward leaves the target losses on the device until they are used', (
     expect(c.backend.liveBuffers()).toBe(0);
   });
 
-  it("results nobody looked at are read before the next forward and before dispose, so they stay valid", () => {
+  it('results nobody looked at stay valid: read once more than MAX_UNREAD_SCORES pile up, or on dispose', () => {
     const config = microConfig();
     const c = countingBackend();
     const model = GlmModel.create(c.backend, config, { rng: new Rng(5) });
     const b = batch();
     const first = model.forward(b, { mode: 'eval' });
     const second = model.forward(b, { mode: 'eval', labelSmoothing: 0.1 });
-    expect(c.reads()).toBe(1); // the first result's losses, before the second forward
+    expect(c.reads()).toBe(0); // a step's micro-batches need not wait for each other
+    for (let i = 2; i < MAX_UNREAD_SCORES; i++) model.forward(b, { mode: 'eval' });
+    expect(c.reads()).toBe(0);
+    model.forward(b, { mode: 'eval' }); // one too many: the oldest is read
+    expect(c.reads()).toBe(1);
     model.dispose();
-    expect(c.reads()).toBe(3); // the second's smoothed and plain losses
+    expect(c.reads()).toBe(MAX_UNREAD_SCORES + 2); // all 17 results, the smoothed one with its plain losses too
     expect(c.backend.liveBuffers()).toBe(0);
     expect(second.loss).not.toBe(first.loss); // the smoothed loss
     // logProb stays the unsmoothed log-probability.

@@ -42,7 +42,8 @@ export function blankInfillingObjective(options: BlankInfillingOptions = {}): Ob
     trainStep(model: GlmModel, batch: GlmBatch, { seed, targetWeight }): LossSums {
       const r = model.forward(batch, { mode: 'train', seed, labelSmoothing });
       model.backward({ targetWeight });
-      return { lossSum: sumLosses(r.targets.loss), targets: r.numTargets };
+      // Read later (see LossSums): the losses stay on the device until the trainer asks.
+      return { lossSum: () => sumLosses(r.targets.loss), targets: r.numTargets };
     },
     evaluate(model: GlmModel, batch: GlmBatch): LossSums {
       const r = model.forward(batch, { mode: 'eval' });

@@ -22,11 +22,18 @@ export interface BatchSource<B> {
   restore(state: unknown): void;
 }
 
-/** Loss sums over one batch: `lossSum / targets` is its token-averaged loss. */
+/**
+ * Loss sums over one batch: `lossSum / targets` is its token-averaged loss. A training step may give
+ * `lossSum` as a function when the losses still sit on the device: the trainer calls it once every
+ * micro-batch is issued and the gradient norm read, so a step waits for the device once.
+ */
 export interface LossSums {
-  lossSum: number;
+  lossSum: number | (() => number);
   targets: number;
 }
+
+/** The number behind a LossSums.lossSum (calling it when it is deferred). */
+export const lossSumOf = (s: LossSums): number => (typeof s.lossSum === 'function' ? s.lossSum() : s.lossSum);
 
 /** What a batch type needs to be trained on: counts, a training forward/backward and an evaluation forward. */
 export interface Objective<B> {
@@ -142,13 +149,11 @@ export class Trainer<B> {
     const step = this.stepCount;
     if (targets === 0) throw new RangeError(`step ${step + 1}: the batch has no loss-bearing tokens`);
     this.model.zeroGrad();
-    let lossSum = 0;
-    micro.forEach((batch, i) => {
-      lossSum += this.objective.trainStep(this.model, batch, { seed: this.dropoutSeed(step, i), targetWeight: 1 / targets }).lossSum;
-    });
-    const loss = lossSum / targets;
-    if (!Number.isFinite(loss)) throw new NonFiniteLossError(step + 1, loss);
+    const sums = micro.map((batch, i) => this.objective.trainStep(this.model, batch, { seed: this.dropoutSeed(step, i), targetWeight: 1 / targets }));
+    // The norm first: reading it waits for every backward, so the losses read after it are ready.
     const gradNorm = this.model.globalGradNorm();
+    const loss = sums.reduce((n, s) => n + lossSumOf(s), 0) / targets;
+    if (!Number.isFinite(loss)) throw new NonFiniteLossError(step + 1, loss);
     if (!Number.isFinite(gradNorm)) throw new NonFiniteLossError(step + 1, gradNorm, 'gradient norm');
     const lr = this.schedule.at(step);
     const result = this.optimizer.update(lr, { gradNorm });
@@ -174,7 +179,7 @@ export class Trainer<B> {
     let targets = 0;
     for (const b of batches) {
       const r = this.objective.evaluate(this.model, b);
-      lossSum += r.lossSum;
+      lossSum += lossSumOf(r);
       targets += r.targets;
     }
     if (targets === 0) throw new RangeError('evaluation batches hold no loss-bearing tokens');

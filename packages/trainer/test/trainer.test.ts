@@ -77,6 +77,34 @@ describe('Trainer', () => {
     }
   });
 
+  it('waits for the device once per step: nothing is read until every micro-batch is issued, and the gradient norm is read first', async () => {
+    const s = await samples(4);
+    const { backend, model, trainer, optimizer } = setup([padSamples(s.slice(0, 2), 48), padSamples(s.slice(2), 48)], 2);
+    // Every backend call in order (a read is where a GPU makes the host wait).
+    const events: string[] = [];
+    const logged = new Proxy(backend, {
+      get(target, prop, receiver) {
+        if (prop === 'read') return (t: { label?: string }, ...rest: never[]) => (events.push(`read ${t.label}`), target.read(t as never, ...rest));
+        if (prop === 'run') return (op: string, args: never) => (events.push(op), target.run(op as never, args));
+        if (prop === 'runSequence') return (calls: Array<{ op: string }>) => (calls.forEach((c) => events.push(c.op)), target.runSequence(calls as never));
+        const v = Reflect.get(target, prop, receiver);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    (model as unknown as { backend: typeof backend }).backend = logged;
+    (optimizer as unknown as { model: GlmModel }).model = model;
+    const m = trainer.trainStep();
+    const firstRead = events.findIndex((e) => e.startsWith('read'));
+    expect(events[firstRead]).toBe('read gradSquares');
+    expect(events.lastIndexOf('embeddingBackward')).toBeLessThan(firstRead);
+    expect(events.filter((e) => e === 'embeddingBackward')).toHaveLength(2);
+    expect(events.filter((e) => e === 'read gradSquares')).toHaveLength(1); // AdamW reuses the trainer's norm
+    expect(events.filter((e) => e === 'read losses')).toHaveLength(2);
+    expect(Number.isFinite(m.loss) && m.loss > 0).toBe(true);
+    optimizer.dispose();
+    model.dispose();
+  });
+
   it('stops on a NaN loss with NonFiniteLossError and leaves every parameter as it was', async () => {
     const s = await samples(2);
     const { model, trainer, optimizer } = setup([padSamples(s, 48)], 1);

@@ -114,7 +114,8 @@ export interface ForwardOptions {
 
 /**
  * What forward() returns. `loss` and `targets` are read from the device on first use (a GPU runs
- * on meanwhile), or at the latest before the model's next forward or dispose().
+ * on meanwhile: micro-batches of one step need not wait for each other), or at the latest when
+ * more than MAX_UNREAD_SCORES results are unread, or on dispose().
  */
 export interface ForwardResult {
   /** Σ loss / number of targets over the whole batch (token-averaged, as the original); null without targets. */
@@ -231,6 +232,9 @@ interface LowPrecisionWeights {
   layers: Array<Pick<LayerTensors, 'qkvWeight' | 'denseWeight' | 'fc1Weight' | 'fc2Weight'>>;
   all: Array<{ master: Tensor; copy: Tensor }>;
 }
+
+/** Forward results whose losses may stay unread on the device at once (more are read, oldest first). */
+export const MAX_UNREAD_SCORES = 16;
 
 /**
  * A GLM (THUDM GLMModel) living on a Backend. Parameters are f32 buffers named as `parameterSpecs`.
@@ -444,7 +448,7 @@ export class GlmModel {
     const hiddenAt = options.hiddenAt ?? [];
     validatePositions(hiddenAt, batch.batchSize, batch.seqLength, 'hiddenAt');
     this.releaseState();
-    this.settleScores();
+    this.settleScores(MAX_UNREAD_SCORES - 1);
 
     const keep = options.keepActivations ?? mode === 'train';
     const callSeed = mode === 'train' ? options.seed! >>> 0 : null;
@@ -827,9 +831,9 @@ export class GlmModel {
     s.head.free();
   }
 
-  /** Reads the target losses of earlier forwards that nobody has looked at yet (they hold device buffers). */
-  private settleScores(): void {
-    for (const s of [...this.unreadScores]) s.settle();
+  /** Reads the oldest target losses nobody has looked at yet (each holds a device buffer) until at most `keep` remain. */
+  private settleScores(keep: number): void {
+    for (const s of [...this.unreadScores].slice(0, Math.max(0, this.unreadScores.size - keep))) s.settle();
   }
 
   /** Whether a kept forward pass is waiting for backward(). */

@@ -3,7 +3,7 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { 'gpu-check': 'scripts/device/gpu-check.ts', 'train-bench': '../../benchmarks/gpu/train-bench.mjs', 'attention-bench': '../../benchmarks/gpu/attention-bench.mjs', 'norm-bench': '../../benchmarks/gpu/norm-bench.mjs' },
+  entry: { 'gpu-check': 'scripts/device/gpu-check.ts', 'train-bench': '../../benchmarks/gpu/train-bench.mjs', 'attention-bench': '../../benchmarks/gpu/attention-bench.mjs', 'norm-bench': '../../benchmarks/gpu/norm-bench.mjs', 'host-overhead': '../../benchmarks/gpu/host-overhead.mjs' },
   outDir: '../../.carry/device',
   format: ['esm'],
   outExtension: () => ({ js: '.mjs' }),

@@ -5,7 +5,7 @@
 # tensor-core attention; buffers allocated 'uninitialized' start as NaN there, so a kernel reading
 # one before writing it fails), the training benchmark (bf16, with a per-op GPU time breakdown; f32 too
 # for the models in F32_MODELS, e.g. F32_MODELS=glm-base) beside its PyTorch peer (eager), and a
-# table. Stage limits sum to 440 s (about 200 s used on an H200). The torch.compile peer, the full conformance tier and the
+# table. Stage limits sum to 470 s (about 210 s used on an H200). The torch.compile peer, the full conformance tier and the
 # scalar-attention bf16 run are separate: STAGES_EXTRA=1 adds them (about 200 s more).
 # Every stage has its own time limit and a failing stage never stops the later ones.
 #
@@ -44,7 +44,7 @@ echo "device-check in $ROOT, results in $OUT"
 if ! command -v node > /dev/null; then
   echo "!!! node is not on PATH: run 'xz -dkf .carry/node.xz && chmod +x .carry/node && export PATH=\$PWD/.carry:\$PATH' first"
 fi
-for f in .carry/device/gpu-check.mjs .carry/device/train-bench.mjs .carry/device/attention-bench.mjs .carry/device/norm-bench.mjs packages/backend-gpu/build/gpu.node; do
+for f in .carry/device/gpu-check.mjs .carry/device/train-bench.mjs .carry/device/attention-bench.mjs .carry/device/norm-bench.mjs .carry/device/host-overhead.mjs packages/backend-gpu/build/gpu.node; do
   [ -e "$f" ] || echo "!!! missing $f (run packages/backend-gpu/scripts/prepare-device.sh on the development machine and carry .carry + packages/backend-gpu/build)"
 done
 
@@ -57,6 +57,8 @@ stage gpu-check 100 node .carry/device/gpu-check.mjs --stages quick,train,trainb
 stage train-bench 150 node .carry/device/train-bench.mjs --models glm-base,glm-large --f32-models "${F32_MODELS:-none}" --variants "${VARIANTS:-zero-fill,default,ln-split}" --batch 32 --seq 512 --steps 6 --warmup 2 --out "$OUT"
 stage attention-bench 40 node .carry/device/attention-bench.mjs --out "$OUT"
 stage norm-bench 20 node .carry/device/norm-bench.mjs
+# The host side of a training step on this machine's CPU (no device work): what the GPU can hide.
+stage host-overhead 30 bash -c 'node .carry/device/host-overhead.mjs --steps 10 && node .carry/device/host-overhead.mjs --model glm-large --steps 5'
 # The two-pass layer-norm backward (an opt-in experiment): correctness on the card, then its timing.
 stage lnsplit-check 40 env BLANKGLM_GPU_LN_BACKWARD=split node .carry/device/gpu-check.mjs --stages quick,bf16,train --out "$OUT/lnsplit"
 stage lnsplit-bench 20 env BLANKGLM_GPU_LN_BACKWARD=split node .carry/device/norm-bench.mjs

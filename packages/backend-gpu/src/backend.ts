@@ -153,6 +153,11 @@ export class GpuBackend implements Backend {
         break;
       case 'i32':
       case 'u8': {
+        const typed = tensor.dtype === 'i32' ? data instanceof Int32Array : data instanceof Uint8Array;
+        if (typed) {
+          host = data as Int32Array | Uint8Array; // holds only valid values: no per-element check
+          break;
+        }
         const [lo, hi] = tensor.dtype === 'i32' ? [-2147483648, 2147483647] : [0, 255];
         for (let i = 0; i < data.length; i++) {
           const v = data[i]!;

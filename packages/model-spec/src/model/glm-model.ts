@@ -502,16 +502,19 @@ export class GlmModel {
       runOp(be, 'layerNorm', { x, gamma: P.finalLnWeight, beta: P.finalLnBias, y: finalLn, mean: finalMean, rstd: finalRstd, rows: T, hiddenSize: H, eps: c.layernorm_epsilon });
 
       // Loss only at the target positions: gather those rows, then the fused projection + CE.
-      const targetFlat: number[] = [];
-      if (batch.lossMask) for (let o = 0; o < T; o++) if (batch.lossMask[o] === 1) targetFlat.push(o);
-      const n = targetFlat.length;
-      const targets: TargetScores = {
-        row: Int32Array.from(targetFlat, (o) => Math.floor(o / L)),
-        position: Int32Array.from(targetFlat, (o) => o % L),
-        tokenId: Int32Array.from(targetFlat, (o) => batch.targetIds![o]!),
-        loss: new Float32Array(n),
-        logProb: new Float32Array(n),
-      };
+      const mask = batch.lossMask;
+      let n = 0;
+      if (mask) for (let o = 0; o < T; o++) n += mask[o] === 1 ? 1 : 0;
+      const targetFlat = new Int32Array(n);
+      const targets: TargetScores = { row: new Int32Array(n), position: new Int32Array(n), tokenId: new Int32Array(n), loss: new Float32Array(n), logProb: new Float32Array(n) };
+      for (let o = 0, i = 0; i < n; o++) {
+        if (mask![o] !== 1) continue;
+        targetFlat[i] = o;
+        targets.row[i] = Math.floor(o / L);
+        targets.position[i] = o % L;
+        targets.tokenId[i] = batch.targetIds![o]!;
+        i++;
+      }
       let targetIndex: Tensor | null = null;
       let targetIds: Tensor | null = null;
       let selected: Tensor | null = null;

@@ -5,7 +5,7 @@
 # tensor-core attention; buffers allocated 'uninitialized' start as NaN there, so a kernel reading
 # one before writing it fails), the training benchmark (bf16, with a per-op GPU time breakdown; f32 too
 # for the models in F32_MODELS, e.g. F32_MODELS=glm-base) beside its PyTorch peer (eager), and a
-# table. Stage limits sum to 470 s (about 210 s used on an H200). The torch.compile peer, the full conformance tier and the
+# table. Stage limits sum to 480 s (about 210 s used on an H200). The torch.compile peer, the full conformance tier and the
 # scalar-attention bf16 run are separate: STAGES_EXTRA=1 adds them (about 200 s more).
 # Every stage has its own time limit and a failing stage never stops the later ones.
 #
@@ -51,17 +51,23 @@ done
 stage env 20 bash -c 'node --version; python3 --version; ls -la .carry .carry/device packages/backend-gpu/build; ldconfig -p | grep -i cublaslt | head -3'
 stage nvidia-smi 20 nvidia-smi
 stage gpu-check 100 node .carry/device/gpu-check.mjs --stages quick,train,trainbf16,resume,determinism,bf16 --out "$OUT"
+# The two-pass layer-norm backward (an opt-in experiment): correctness on the card (conformance
+# quick and the layer-norm ops of the full tier, and GLM-tiny training in f32 and in bf16), then its
+# timing alone; it joins the training benchmark's variants only when both passed.
+stage lnsplit-check 50 env BLANKGLM_GPU_LN_BACKWARD=split node .carry/device/gpu-check.mjs --stages quick,fullnorm,bf16,train,trainbf16 --out "$OUT/lnsplit"
+stage lnsplit-bench 20 env BLANKGLM_GPU_LN_BACKWARD=split node .carry/device/norm-bench.mjs
+LN_SPLIT_OK=0
+grep -q '^lnsplit-check rc=0 ' "$STAGES" && grep -q '^lnsplit-bench rc=0 ' "$STAGES" && LN_SPLIT_OK=1
 # VARIANTS: kernel / allocation choices timed one after another on the same model and card
 # (benchmarks/gpu/train-bench.mjs): zero-fill = every buffer memset as before the model marked
 # its op outputs 'uninitialized'; ln-split = the two-pass layer-norm backward.
-stage train-bench 150 node .carry/device/train-bench.mjs --models glm-base,glm-large --f32-models "${F32_MODELS:-none}" --variants "${VARIANTS:-zero-fill,default,ln-split}" --batch 32 --seq 512 --steps 6 --warmup 2 --out "$OUT"
+DEFAULT_VARIANTS=zero-fill,default
+[ "$LN_SPLIT_OK" = 1 ] && DEFAULT_VARIANTS=$DEFAULT_VARIANTS,ln-split
+stage train-bench 150 node .carry/device/train-bench.mjs --models glm-base,glm-large --f32-models "${F32_MODELS:-none}" --variants "${VARIANTS:-$DEFAULT_VARIANTS}" --batch 32 --seq 512 --steps 6 --warmup 2 --out "$OUT"
 stage attention-bench 40 node .carry/device/attention-bench.mjs --out "$OUT"
 stage norm-bench 20 node .carry/device/norm-bench.mjs
 # The host side of a training step on this machine's CPU (no device work): what the GPU can hide.
 stage host-overhead 30 bash -c 'node .carry/device/host-overhead.mjs --steps 10 && node .carry/device/host-overhead.mjs --model glm-large --steps 5'
-# The two-pass layer-norm backward (an opt-in experiment): correctness on the card, then its timing.
-stage lnsplit-check 40 env BLANKGLM_GPU_LN_BACKWARD=split node .carry/device/gpu-check.mjs --stages quick,bf16,train --out "$OUT/lnsplit"
-stage lnsplit-bench 20 env BLANKGLM_GPU_LN_BACKWARD=split node .carry/device/norm-bench.mjs
 stage hf-eager 70 python3 benchmarks/gpu/hf_peer.py --modes eager --models base,large --batch 32 --seq 512 --steps 8 --warmup 3 --out "$OUT/hf-eager"
 if [ "${STAGES_EXTRA:-0}" = 1 ]; then
   stage hf-compile 110 python3 benchmarks/gpu/hf_peer.py --modes compile --models base,large --batch 32 --seq 512 --steps 8 --warmup 3 --out "$OUT/hf-compile"

@@ -13,7 +13,7 @@
 // Buffers the model allocates 'uninitialized' start as NaN bytes here (--uninitialized nan, the
 // default of this script), so a kernel that reads one before writing it fails the training checks.
 //
-// Usage: node gpu-check.mjs [--stages quick,train,trainbf16,resume,determinism,bf16,bf16scalar,tf32,ltgelu,builtin,full]
+// Usage: node gpu-check.mjs [--stages quick,train,trainbf16,resume,determinism,bf16,bf16scalar,tf32,ltgelu,builtin,full,fullnorm]
 //          [--uninitialized nan|none|zeros] [--out DIR]
 // (default: quick,train,trainbf16,resume,determinism,bf16,bf16scalar; the results file is gpu-check-<stages>.json)
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
@@ -158,6 +158,7 @@ if (stages.has('builtin')) stage('matmul ops with the builtin kernel instead of 
   }
 });
 if (stages.has('full')) stage('conformance full (real GLM sizes)', () => conformance(gpu, 'full', 'full'));
+if (stages.has('fullnorm')) stage('conformance full, layer norm only', () => conformance(gpu, 'full', 'full-layernorm', { ops: ['layerNorm', 'layerNormBackward'] }));
 
 gpu.dispose();
 console.log('\n=== summary ===');

@@ -3,9 +3,11 @@
 // §7); here every layer keeps K and V of each processed token, so a step projects only the new
 // tokens.
 //
-// Layout per layer: K and V buffers [B, capacity, H]; row b's token t sits at (b·capacity + t)·H.
-// The attention op reads them as strided views (rowStride H, batchStride capacity·H), with
-// `keys` = tokens cached so far. Rows may be left-padded: row b's real tokens start at
+// Layout per layer: one buffer [B, capacity, 3H] holding the cached tokens' whole QKV rows (the Q
+// thirds go unused), so appending n tokens of a row is one copy of n·3H elements from the QKV
+// projection instead of 2n row copies; row b's token t sits at (b·capacity + t)·3H. The attention
+// op reads K and V as strided views of it (offsets H and 2H, rowStride 3H, batchStride
+// capacity·3H), with `keys` = tokens cached so far. Rows may be left-padded: row b's real tokens start at
 // `rowStart[b]`, and every query of that row sees keys from rowStart[b] on:
 //
 //   cache index →   pad pad A A A | g1 g2 g3        (A: context = Part A, g: generated, Part B)
@@ -40,8 +42,7 @@ export interface PrefillInput {
 export type PerRow = number | ArrayLike<number>;
 
 interface LayerCache {
-  k: Tensor; // [B, capacity, H]
-  v: Tensor; // [B, capacity, H]
+  qkv: Tensor; // [B, capacity, 3H]: K at offset H, V at 2H of each row
 }
 
 export class KvCache {
@@ -70,16 +71,11 @@ export class KvCache {
 
   private allocLayers(rows: number): LayerCache[] {
     const out: LayerCache[] = [];
-    const size = rows * this.capacity * this.model.hiddenSize;
+    const size = rows * this.capacity * 3 * this.model.hiddenSize;
     try {
-      for (let l = 0; l < this.model.config.num_layers; l++) {
-        out.push({ k: this.backend.alloc('f32', size, `cache${l}.k`), v: this.backend.alloc('f32', size, `cache${l}.v`) });
-      }
+      for (let l = 0; l < this.model.config.num_layers; l++) out.push({ qkv: this.backend.alloc('f32', size, `cache${l}.qkv`) });
     } catch (e) {
-      for (const c of out) {
-        this.backend.free(c.k);
-        this.backend.free(c.v);
-      }
+      for (const c of out) this.backend.free(c.qkv);
       throw e;
     }
     return out;
@@ -180,17 +176,15 @@ export class KvCache {
       const r = indices[i]!;
       if (!Number.isInteger(r) || r < 0 || r >= this.rows) throw new RangeError(`KvCache.reorder: indices[${i}] = ${r}, expected 0..${this.rows - 1}`);
     }
-    const H = this.model.hiddenSize;
-    const rowSize = this.capacity * H;
-    const used = this.cached * H;
+    const width = 3 * this.model.hiddenSize;
+    const rowSize = this.capacity * width;
+    const used = this.cached * width;
     const fresh = this.allocLayers(newRows);
     if (used > 0) {
       const calls: OpCall[] = [];
       this.layers.forEach((old, l) => {
         for (let b = 0; b < newRows; b++) {
-          const from = indices[b]! * rowSize;
-          calls.push({ op: 'copy', args: { src: old.k, srcOffset: from, dst: fresh[l]!.k, dstOffset: b * rowSize, size: used } });
-          calls.push({ op: 'copy', args: { src: old.v, srcOffset: from, dst: fresh[l]!.v, dstOffset: b * rowSize, size: used } });
+          calls.push({ op: 'copy', args: { src: old.qkv, srcOffset: indices[b]! * rowSize, dst: fresh[l]!.qkv, dstOffset: b * rowSize, size: used } });
         }
       });
       runAll(this.backend, calls);
@@ -249,41 +243,36 @@ export class KvCache {
       const blockPositionIds = P.blockPosEmb ? g.i32(blockPositionIdsHost, 'blockPositionIds') : null;
       const keyStart = g.i32(keyStartHost, 'keyStart'); // i32 [B, n]
       const keyEnd = g.i32(keyEndHost, 'keyEnd');
-      const x = g.f32(T * H, 'residual'); // [T, H], updated in place layer by layer
+      const x = g.output('f32', T * H, 'residual'); // [T, H], updated in place layer by layer
       add('embedding', {
         wordEmb: P.wordEmb, posEmb: P.posEmb, blockPosEmb: P.blockPosEmb, inputIds, positionIds, blockPositionIds,
         out: x, tokens: T, hiddenSize: H, vocab: c.vocab_size, positions: m.positionRows,
       });
-      const ln = g.f32(T * H, 'ln'); // [T, H]
-      const mean = g.f32(T, 'lnMean');
-      const rstd = g.f32(T, 'lnRstd');
-      const qkv = g.f32(T * 3 * H, 'qkv'); // [T, 3H]
-      const context = g.f32(T * H, 'context'); // [T, H]
-      const branch = g.f32(T * H, 'branch'); // [T, H]
-      const fc1Pre = g.f32(T * 4 * H, 'fc1Pre'); // [T, 4H]
-      const fc1Out = g.f32(T * 4 * H, 'fc1Out');
+      const ln = g.output('f32', T * H, 'ln'); // [T, H]
+      const mean = g.output('f32', T, 'lnMean');
+      const rstd = g.output('f32', T, 'lnRstd');
+      const qkv = g.output('f32', T * 3 * H, 'qkv'); // [T, 3H]
+      const context = g.output('f32', T * H, 'context'); // [T, H]
+      const branch = g.output('f32', T * H, 'branch'); // [T, H]
+      const fc1Pre = g.output('f32', T * 4 * H, 'fc1Pre'); // [T, 4H]
+      const fc1Out = g.output('f32', T * 4 * H, 'fc1Out');
       const lnArgs = { y: ln, mean, rstd, rows: T, hiddenSize: H, eps: c.layernorm_epsilon };
       const keys = this.cached + n;
-      const rowSize = this.capacity * H;
+      const rowSize = this.capacity * 3 * H; // one cache row of a layer: [capacity, 3H]
 
       for (let l = 0; l < c.num_layers; l++) {
         const w = P.layers[l]!;
         const cache = this.layers[l]!;
         add('layerNorm', { x, gamma: w.inputLnWeight, beta: w.inputLnBias, ...lnArgs });
         add('linear', { x: ln, weight: w.qkvWeight, bias: w.qkvBias, y: qkv, preAct: null, rows: T, inFeatures: H, outFeatures: 3 * H, activation: 'none' });
-        // Append the new tokens' K and V (the middle and last thirds of each QKV row) to the cache.
+        // Append the new tokens' QKV rows to the cache: one copy per batch row.
         for (let b = 0; b < B; b++) {
-          for (let j = 0; j < n; j++) {
-            const src = (b * n + j) * 3 * H;
-            const dst = b * rowSize + (this.cached + j) * H;
-            add('copy', { src: qkv, srcOffset: src + H, dst: cache.k, dstOffset: dst, size: H });
-            add('copy', { src: qkv, srcOffset: src + 2 * H, dst: cache.v, dstOffset: dst, size: H });
-          }
+          add('copy', { src: qkv, srcOffset: b * n * 3 * H, dst: cache.qkv, dstOffset: b * rowSize + this.cached * 3 * H, size: n * 3 * H });
         }
         add('attention', {
           q: { tensor: qkv, offset: 0, rowStride: 3 * H, batchStride: n * 3 * H },
-          k: { tensor: cache.k, offset: 0, rowStride: H, batchStride: rowSize },
-          v: { tensor: cache.v, offset: 0, rowStride: H, batchStride: rowSize },
+          k: { tensor: cache.qkv, offset: H, rowStride: 3 * H, batchStride: rowSize },
+          v: { tensor: cache.qkv, offset: 2 * H, rowStride: 3 * H, batchStride: rowSize },
           keyStart, keyEnd, out: context, lse: null, batch: B, queries: n, keys, heads: m.heads, headDim: m.headDim,
           scale: 1 / Math.sqrt(m.headDim), dropout: NO_DROPOUT,
         });
@@ -300,7 +289,7 @@ export class KvCache {
         return null;
       }
       add('layerNorm', { x, gamma: P.finalLnWeight, beta: P.finalLnBias, ...lnArgs });
-      const logits = g.f32(T * c.vocab_size, 'logits'); // [T, V]
+      const logits = g.output('f32', T * c.vocab_size, 'logits'); // [T, V]
       add('logits', { hidden: ln, wordEmb: P.wordEmb, out: logits, tokens: T, hiddenSize: H, vocab: c.vocab_size });
       runAll(be, calls);
       this.cached += n;
@@ -315,10 +304,7 @@ export class KvCache {
   }
 
   private freeLayers(): void {
-    for (const c of this.layers) {
-      this.backend.free(c.k);
-      this.backend.free(c.v);
-    }
+    for (const c of this.layers) this.backend.free(c.qkv);
     this.layers = [];
   }
 

@@ -315,6 +315,7 @@ export function runCase(
           const i = firstDifference(data, after);
           if (i >= 0) failures.push(`read-only input ${name} was modified: [${i}] was ${formatValue(data[i] ?? NaN)}, now ${formatValue(after[i] ?? NaN)}`);
         }
+        checkOverwrites(b, reference, c.op, c.name, inputs.args, host, written, run.dtype, failures);
       }
     }
     if (b.checkGuards) {
@@ -357,6 +358,65 @@ export function runCase(
     result.details.push(...failures, reproduce);
   }
   return result;
+}
+
+/**
+ * What an op overwrites whole must not depend on what the buffer held, NaN included (the contract
+ * behind alloc(…, 'uninitialized')): the case runs once more with every written float tensor full
+ * of NaN; each output that comes out of the reference free of NaN was overwritten, not added to,
+ * and must come out of the backend under test the same. Outputs the op adds to (or leaves partly
+ * untouched) keep NaN on the reference and are not checked this way.
+ */
+function checkOverwrites(
+  b: Backend,
+  reference: () => Backend,
+  op: OpName,
+  caseName: string,
+  argsOf: (t: Record<string, Tensor>) => OpArgs[OpName],
+  host: Record<string, { dtype: DType; data: HostData }>,
+  written: Map<string, string>,
+  dtype: FloatDType,
+  failures: string[],
+): void {
+  const poisoned = { ...host };
+  for (const name of written.keys()) {
+    const h = host[name]!;
+    if (!isInteger(h.dtype)) poisoned[name] = { dtype: h.dtype, data: new Float32Array(h.data.length).fill(NaN) };
+  }
+  const overwritten = new Map<string, HostData>();
+  const ref = reference();
+  try {
+    const m = allocAll(ref, poisoned, caseName);
+    ref.run(op, argsOf(m.tensors));
+    ref.synchronize();
+    for (const name of written.keys()) {
+      if (isInteger(poisoned[name]!.dtype)) continue;
+      const out = ref.read(m.tensors[name]!);
+      if (!out.some((v) => Number.isNaN(v))) overwritten.set(name, out);
+    }
+  } catch {
+    return; // the reference itself cannot run it this way (an op that reads its outputs): nothing to check
+  } finally {
+    ref.dispose();
+  }
+  if (overwritten.size === 0) return;
+  const m = allocAll(b, poisoned, caseName);
+  try {
+    b.run(op, argsOf(m.tensors));
+    b.synchronize();
+    for (const [name, want] of overwritten) {
+      const argName = written.get(name)!;
+      const label = `${name === argName ? name : `${argName} (${name})`} over NaN`;
+      const cmp = compareFloat(label, b.read(m.tensors[name]!), want, thresholdFor(op, argName, dtype), host[name]!.data, poisoned[name]!.dtype === 'bf16' ? 'bf16' : 'f32');
+      if (cmp.ok) continue;
+      failures.push(`${cmp.message} — with NaN in ${name} beforehand; the op overwrites it whole, so its old contents must not matter`);
+      for (const d of cmp.diffs) failures.push(`  ${label}[${d.index}]: got ${formatValue(d.got)}, expected ${formatValue(d.expected)}`);
+    }
+  } catch (e) {
+    failures.push(`run threw with NaN in its outputs beforehand: ${errorMessage(e)}`);
+  } finally {
+    freeAll(b, m.tensors);
+  }
 }
 
 function unsupported(result: CaseResult, reason: string, reproduce: string | null): CaseResult {

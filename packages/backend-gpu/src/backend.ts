@@ -50,12 +50,15 @@ export interface GpuBackendOptions {
    * reads such a buffer before writing it; the GPU checks train this way).
    * Default: BLANKGLM_GPU_UNINITIALIZED, else 'none'.
    */
-  uninitialized?: 'none' | 'zeros' | 'nan';
+  uninitialized?: UninitializedFill;
   /** Accepted for the CLI's common options; the GPU backend has no worker threads. */
   threads?: number;
 }
 
-const UNINITIALIZED_FILL = { zeros: 0, none: 1, nan: 2 } as const;
+/** What buffers allocated 'uninitialized' start as (GpuBackendOptions.uninitialized). */
+export type UninitializedFill = 'none' | 'zeros' | 'nan';
+const UNINITIALIZED_FILL: Record<UninitializedFill, number> = { zeros: 0, none: 1, nan: 2 };
+const FILLS: readonly UninitializedFill[] = ['none', 'zeros', 'nan'];
 
 function oneOf<T extends string>(value: string, allowed: readonly T[], what: string): T {
   if (!(allowed as readonly string[]).includes(value)) throw new RangeError(`${what} must be ${allowed.map((a) => `'${a}'`).join(' or ')}, got '${value}'`);
@@ -80,12 +83,12 @@ export class GpuBackend implements Backend {
   private readonly live = new Map<number, Tensor>();
   private readonly freed = new Set<number>();
   private disposed = false;
-  private fill: 'none' | 'zeros' | 'nan';
+  private fill: UninitializedFill;
 
-  constructor(addon: NativeAddon, info: NativeDeviceInfo, uninitialized: 'none' | 'zeros' | 'nan' = 'none') {
+  constructor(addon: NativeAddon, info: NativeDeviceInfo, uninitialized: UninitializedFill = 'none') {
     this.addon = addon;
     this.info = info;
-    this.fill = oneOf(uninitialized, ['none', 'zeros', 'nan'], 'uninitialized');
+    this.fill = oneOf(uninitialized, FILLS, 'uninitialized');
     const [major, minor] = info.computeCapability.split('.');
     this.device = {
       kind: 'cuda',
@@ -129,7 +132,7 @@ export class GpuBackend implements Backend {
   }
 
   /** What buffers allocated 'uninitialized' start as here (GpuBackendOptions.uninitialized). */
-  get uninitialized(): 'none' | 'zeros' | 'nan' {
+  get uninitialized(): UninitializedFill {
     return this.fill;
   }
 
@@ -255,7 +258,7 @@ export class GpuBackend implements Backend {
     const builtin = options.gemm === undefined ? this.info.gemm === 'builtin' : options.gemm === 'builtin';
     const tc = options.attention === undefined ? this.info.tcAttention : options.attention === 'tensor-core';
     const split = options.layerNormBackward === undefined ? this.info.lnSplit : oneOf(options.layerNormBackward, ['fused', 'split'], 'layerNormBackward') === 'split';
-    if (options.uninitialized !== undefined) this.fill = oneOf(options.uninitialized, ['none', 'zeros', 'nan'], 'uninitialized');
+    if (options.uninitialized !== undefined) this.fill = oneOf(options.uninitialized, FILLS, 'uninitialized');
     try {
       const info = this.addon.setOptions(tf32 ? 1 : 0, ltGelu ? 1 : 0, builtin ? 1 : 0, tc ? 1 : 0, split ? 1 : 0);
       Object.assign(this.info, info);
@@ -376,12 +379,12 @@ export function createGpuBackend(options: GpuBackendOptions = {}): GpuBackend {
   if (bad) throw bad;
   const builtin = (options.gemm ?? process.env.BLANKGLM_GPU_GEMM ?? 'cublaslt') === 'builtin';
   let info: NativeDeviceInfo;
-  let uninitialized: 'none' | 'zeros' | 'nan';
+  let uninitialized: UninitializedFill;
   try {
     addon.init(builtin ? 1 : 0, pythonSitePackages());
     const attention = oneOf(options.attention ?? process.env.BLANKGLM_GPU_ATTENTION ?? 'tensor-core', ['tensor-core', 'scalar'], 'attention (BLANKGLM_GPU_ATTENTION?)');
     const lnBackward = oneOf(options.layerNormBackward ?? (process.env.BLANKGLM_GPU_LN_BACKWARD || 'fused'), ['fused', 'split'], 'layerNormBackward (BLANKGLM_GPU_LN_BACKWARD?)');
-    uninitialized = oneOf(options.uninitialized ?? (process.env.BLANKGLM_GPU_UNINITIALIZED || 'none'), ['none', 'zeros', 'nan'], 'uninitialized (BLANKGLM_GPU_UNINITIALIZED?)');
+    uninitialized = oneOf(options.uninitialized ?? (process.env.BLANKGLM_GPU_UNINITIALIZED || 'none'), FILLS, 'uninitialized (BLANKGLM_GPU_UNINITIALIZED?)');
     info = addon.setOptions(
       (options.tf32 ?? envFlag('BLANKGLM_GPU_TF32')) ? 1 : 0,
       (options.ltGelu ?? envFlag('BLANKGLM_GPU_LT_GELU')) ? 1 : 0,

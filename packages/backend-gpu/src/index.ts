@@ -4,7 +4,7 @@
 import type { Backend } from '@blankglm/tensor';
 import { createGpuBackend, probeGpu, type GpuBackendOptions } from './backend.js';
 
-export { GpuBackend, createGpuBackend, probeGpu, toBf16Bits, fromBf16Bits, MAX_HEAD_DIM, type GpuBackendOptions } from './backend.js';
+export { GpuBackend, createGpuBackend, probeGpu, toBf16Bits, fromBf16Bits, MAX_HEAD_DIM, type GpuBackendOptions, type UninitializedFill } from './backend.js';
 export { GpuError, GpuUnavailableError, type GpuUnavailableCode } from './errors.js';
 export { addonPath, loadAddon, diagnose, cudaVersionString, type NativeAddon, type NativeProbe, type NativeDeviceInfo, type DecodedCall, type OpProfileEntry } from './addon.js';
 export { encodeSequence, decodeSequence, callWithIds, type DecodedOpCall, type TensorResolver } from './encode.js';

@@ -19,14 +19,14 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatReport, runConformance, type ConformanceReport } from '@blankglm/conformance';
-import { createGpuBackend, probeGpu, type GpuBackend } from '../../src/index.js';
+import { createGpuBackend, probeGpu, type GpuBackend, type UninitializedFill } from '../../src/index.js';
 import { checkDeterminism, checkResume, trackReferenceTraining } from '../../test/gpu-checks.js';
 
 const argv = process.argv.slice(2);
 const outDir = argv.includes('--out') ? argv[argv.indexOf('--out') + 1]! : process.env.OUT || '.';
 const stages = new Set((argv.includes('--stages') ? argv[argv.indexOf('--stages') + 1]! : 'quick,train,trainbf16,resume,determinism,bf16,bf16scalar').split(','));
 const tag = [...stages].join('-');
-const uninitialized = (argv.includes('--uninitialized') ? argv[argv.indexOf('--uninitialized') + 1]! : 'nan') as 'nan' | 'none' | 'zeros';
+const uninitialized = (argv.includes('--uninitialized') ? argv[argv.indexOf('--uninitialized') + 1]! : 'nan') as UninitializedFill;
 const create = (): GpuBackend => createGpuBackend({ uninitialized });
 mkdirSync(outDir, { recursive: true });
 

@@ -156,7 +156,7 @@ function trainBench(gpu, name, batch, precision, variants) {
       const fpt = flopsPerToken(config, seq, (SPAN + 1) / seq);
       out.push({
         model: name, precision, variant, options: { ...defaults, ...VARIANTS[variant] }, batch, seq, steps, medianStepMs: median * 1000, tokensPerSecond: tokens / median,
-        flopsPerToken: fpt, achievedTflops: (fpt * tokens) / median / 1e12, initSeconds, losses, profile: profile && { wallMs: profile.wallMs, gpuMs: profile.gpuMs, ops: profile.ops },
+        flopsPerToken: fpt, achievedTflops: (fpt * tokens) / median / 1e12, initSeconds, losses, lossesFinite: losses.every(Number.isFinite), profile: profile && { wallMs: profile.wallMs, gpuMs: profile.gpuMs, ops: profile.ops },
       });
     }
   } finally {

@@ -44,7 +44,7 @@ for (const [glm, bert, precision] of [['glm-base', 'bert-base', 'bf16'], ['glm-b
   const e = find(eager, bert, 'eager');
   const c = find(compiled, bert, 'compile');
   for (const g of found.length ? found : [undefined]) {
-    const variant = g?.variant && g.variant !== 'default' ? ` [${g.variant}]` : '';
+    const variant = (g?.variant && g.variant !== 'default' ? ` [${g.variant}]` : '') + (g?.lossesFinite === false ? ' LOSS NOT FINITE' : '');
     row(`${glm} ${precision}${variant} b${g?.batch ?? '?'} vs ${bert} b${e?.batch ?? '?'}`, tps(g), tps(e), tps(c), g && e ? `${(g.tokensPerSecond / e.tokensPerSecond).toFixed(2)}x` : '—', g?.mfuVsBf16Peak !== undefined ? `${(100 * g.mfuVsBf16Peak).toFixed(1)}%` : '—');
   }
 }

@@ -50,7 +50,7 @@ const standIn = {
 };
 const info = {
   name: 'stand-in (no device)', computeCapability: '9.0', multiprocessors: 132, memoryBytes: 2 ** 40, runtimeVersion: 13000, driverVersion: 13000,
-  cublasLt: null, gemm: 'cublasLt', tf32: false, ltGelu: false, tcAttention: true, lnSplit: false,
+  cublasLt: null, gemm: 'cublasLt', tf32: false, ltGelu: false, tcAttention: true, lnSplit: false, splitDecode: false,
 };
 const gpu = new GpuBackend(standIn, info);
 

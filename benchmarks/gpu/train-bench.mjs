@@ -14,7 +14,7 @@
 // card, one after another in one process: e.g. default,zero-fill,ln-split.
 //
 // Usage: node benchmarks/gpu/train-bench.mjs [--models glm-base,glm-large] [--f32-models glm-base]
-//          [--variants default] [--batch 32] [--seq 512] [--steps 6] [--warmup 2] [--no-tf32] [--no-profile] [--out DIR]
+//          [--variants default] [--decode-variants one-block,split] [--batch 32] [--seq 512] [--steps 6] [--warmup 2] [--no-tf32] [--no-profile] [--out DIR]
 // Runs from the repo after `pnpm build`, or as the bundle .carry/device/train-bench.mjs.
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -34,6 +34,7 @@ const { values: opts } = parseArgs({
     'f32-models': { type: 'string', default: 'glm-base' },
     'no-profile': { type: 'boolean', default: false },
     variants: { type: 'string', default: 'default' },
+    'decode-variants': { type: 'string', default: 'one-block' },
     out: { type: 'string', default: process.env.OUT || '.' },
   },
 });
@@ -213,7 +214,7 @@ function inferenceBench(gpu) {
 
 const out = opts.out;
 mkdirSync(out, { recursive: true });
-const results = { card: null, tf32, train: [], inference: null, errors: [] };
+const results = { card: null, tf32, train: [], inference: null, inferenceVariants: [], errors: [] };
 const save = () => {
   writeFileSync(join(out, 'train-bench.json.tmp'), JSON.stringify(results, null, 2));
   renameSync(join(out, 'train-bench.json.tmp'), join(out, 'train-bench.json'));
@@ -263,12 +264,21 @@ for (const [name, precision] of runs) {
   save();
 }
 
-try {
-  results.inference = inferenceBench(gpu);
-  console.log(`blank filling (glm-base, KV cache, greedy, 400-token context): ${results.inference.tokensPerSecond.toFixed(1)} tokens/s with the prefill, ${results.inference.decodeTokensPerSecond.toFixed(1)} tokens/s decoding`);
-} catch (e) {
-  console.log(`inference bench failed: ${e.code ?? ''} ${e.message}`);
-  results.errors.push(`inference: ${e.message}`);
+// Blank filling once per decode-attention kernel (--decode-variants); the first is results.inference.
+const decodeDefault = gpu.info.splitDecode ? 'split' : 'one-block';
+for (const decodeAttention of opts['decode-variants'].split(',').filter(Boolean)) {
+  try {
+    gpu.setOptions({ decodeAttention });
+    const r = { decodeAttention, ...inferenceBench(gpu) };
+    results.inference ??= r;
+    results.inferenceVariants.push(r);
+    console.log(`blank filling (glm-base, KV cache, greedy, 400-token context, ${decodeAttention} decode attention): ${r.tokensPerSecond.toFixed(1)} tokens/s with the prefill, ${r.decodeTokensPerSecond.toFixed(1)} tokens/s decoding`);
+  } catch (e) {
+    console.log(`inference bench (${decodeAttention}) failed: ${e.code ?? ''} ${e.message}`);
+    results.errors.push(`inference (${decodeAttention}): ${e.message}`);
+  } finally {
+    gpu.setOptions({ decodeAttention: decodeDefault });
+  }
+  save();
 }
-save();
 gpu.dispose();

@@ -57,6 +57,7 @@ struct State {
   bool tcAttention = true;  // tensor-core attention for bf16 operands (BLANKGLM_GPU_ATTENTION=scalar turns it off)
   bool multiTensor = true;  // one launch per run of consecutive adamw/sumSquares/fill/cast calls (BLANKGLM_GPU_MULTITENSOR=0: one by one)
   bool lnSplit = false;     // layerNormBackward in two passes (setOptions; BLANKGLM_GPU_LN_BACKWARD=split; an experiment awaiting measurement)
+  bool splitDecode = false; // decode attention (≤ 16 queries) split over the keys (setOptions; BLANKGLM_GPU_DECODE_ATTENTION=split; an experiment awaiting measurement)
   std::string cublasNote;
 };
 static State S;
@@ -696,6 +697,17 @@ static void byHeadDim(int D, Args&&... args) {
 template <int DMAX>
 struct LaunchForward {
   static void go(const Call& c, const AttnShape& s, const Dropout& d, float* lse) {
+    if (s.Lq <= ATT_DECODE_MAX_QUERIES && S.splitDecode) {
+      const int splits = (s.Lk + ATT_SPLIT_KEYS - 1) / ATT_SPLIT_KEYS;
+      Scratch part((size_t)s.B * s.Lq * s.heads * splits * (DMAX + 2) * sizeof(float), "attention (split decode)");
+      attentionDecodeSplitKernel<DMAX><<<dim3(splits, s.Lq * s.heads, s.B), ATT_SPLIT_KEYS, 0, S.stream>>>(
+          c.view("q").attn(), c.view("k").attn(), c.view("v").attn(), c.ints("keyStart"), c.ints("keyEnd"), part.as<float>(), splits, s, d);
+      CK_LAUNCH("attention (split decode)");
+      attentionDecodeCombineKernel<DMAX><<<dim3(s.Lq * s.heads, s.B), DMAX, 0, S.stream>>>(part.as<float>(), splits, c.ints("keyStart"), c.ints("keyEnd"),
+                                                                                           c.fp("out"), lse, s);
+      CK_LAUNCH("attention (split decode combine)");
+      return;
+    }
     if (s.Lq <= ATT_DECODE_MAX_QUERIES) {
       attentionDecodeKernel<DMAX><<<dim3(s.Lq, s.heads, s.B), ATT_DECODE_THREADS, 0, S.stream>>>(c.view("q").attn(), c.view("k").attn(), c.view("v").attn(),
                                                                                                 c.ints("keyStart"), c.ints("keyEnd"), c.fp("out"), lse, s, d);
@@ -1537,6 +1549,7 @@ static napi_value deviceInfo(napi_env env) {
   set(env, o, "ltGelu", mkBool(env, S.ltGelu));
   set(env, o, "tcAttention", mkBool(env, S.tcAttention));
   set(env, o, "lnSplit", mkBool(env, S.lnSplit));
+  set(env, o, "splitDecode", mkBool(env, S.splitDecode));
   return o;
 }
 
@@ -1836,11 +1849,12 @@ static napi_value SetOptions(napi_env env, napi_callback_info info) {
     const bool builtin = num(env, a[2]) != 0;
     if (!builtin && !S.gemm.handle) throw GpuError("GPU_NO_CUBLASLT", "cuBLASLt is not loaded");
     S.gemm.useBuiltin = builtin;
-    size_t argc = 5;
-    napi_value argv[5];
+    size_t argc = 6;
+    napi_value argv[6];
     NAPI_OK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
     if (argc >= 4) S.tcAttention = num(env, argv[3]) != 0;
     if (argc >= 5) S.lnSplit = num(env, argv[4]) != 0;
+    if (argc >= 6) S.splitDecode = num(env, argv[5]) != 0;
     return deviceInfo(env);
   });
 }

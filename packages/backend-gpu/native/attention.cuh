@@ -196,6 +196,111 @@ __global__ void __launch_bounds__(ATT_DECODE_THREADS) attentionDecodeKernel(Attn
   if (lseOut && threadIdx.x == 0) lseOut[((long long)b * s.heads + h) * s.Lq + i] = m + logf(l);
 }
 
+constexpr int ATT_SPLIT_KEYS = 128;  // keys (and threads) per block of the split decode kernel
+
+/**
+ * Decode attention split over the keys (flash-decoding; decodeAttention 'split', an experiment
+ * awaiting measurement): block (sp, i·heads + h, b) takes keys [start + 128·sp, …) of query (b, i),
+ * head h — one key per thread for the scores, then each thread one output dim over every G-th key
+ * (G = 128 / DMAX groups, added in group order) — and writes its partial
+ * part[((b·Lq + i)·heads + h)·splits + sp] = [max m, Σ exp l (without dropout), Σ p·v[0..DMAX)].
+ * attentionDecodeCombineKernel merges the splits in order. Same dropout elements as the one-block
+ * kernel; with one split the arithmetic is the same up to the order of the sums.
+ */
+template <int DMAX>
+__global__ void __launch_bounds__(ATT_SPLIT_KEYS) attentionDecodeSplitKernel(AttnView q, AttnView k, AttnView v, const int* keyStart, const int* keyEnd,
+                                                                           float* part, int splits, AttnShape s, Dropout drop) {
+  constexpr int G = ATT_SPLIT_KEYS / DMAX;
+  __shared__ float qs[DMAX];
+  __shared__ float p[ATT_SPLIT_KEYS];
+  __shared__ float red[32];
+  __shared__ float accG[G][DMAX];
+  const int sp = blockIdx.x, i = blockIdx.y / s.heads, h = blockIdx.y % s.heads, b = blockIdx.z;
+  const int D = s.D, t = threadIdx.x;
+  const uint32_t stream = drop.stream + (uint32_t)(b * s.heads + h);
+  const int start = keyStart[b * s.Lq + i], end = keyEnd[b * s.Lq + i];
+  float* out = part + ((((long long)b * s.Lq + i) * s.heads + h) * splits + sp) * (DMAX + 2);
+  const int c0 = start + sp * ATT_SPLIT_KEYS;
+  const int c1 = rangeOk(start, end, s.Lk) ? min(end, c0 + ATT_SPLIT_KEYS) : c0;
+  if (c0 >= c1) {  // no key of this query here (or no valid range): an empty partial (the whole block)
+    if (t == 0) {
+      out[0] = -INFINITY;
+      out[1] = 0.f;
+    }
+    for (int d = t; d < DMAX; d += blockDim.x) out[2 + d] = 0.f;
+    return;
+  }
+  const int n = c1 - c0;
+  for (int d = t; d < DMAX; d += blockDim.x) qs[d] = d < D ? (float)q.at(b, i)[h * D + d] : 0.f;
+  __syncthreads();
+  float score = -INFINITY;
+  if (t < n) {
+    const FPtr kr = k.at(b, c0 + t) + h * D;
+    float dot = 0.f;
+#pragma unroll
+    for (int d = 0; d < DMAX; d++)
+      if (d < D) dot = fmaf(qs[d], kr[d], dot);
+    score = s.scale * dot;
+  }
+  const float m = blockMax(score, red, -INFINITY);
+  const float e = t < n ? expf(score - m) : 0.f;
+  const float l = blockSum(e, red);
+  p[t] = t < n ? e * (float)dropoutFactor(drop, stream, (uint32_t)(i * s.Lk + c0 + t)) : 0.f;
+  __syncthreads();
+  const int d = t % DMAX, g = t / DMAX;
+  float a0 = 0.f, a1 = 0.f, a2 = 0.f, a3 = 0.f;  // four keys in flight per thread
+  if (d < D) {
+    const long long col = (long long)h * D + d;
+    int j = g;
+    for (; j + 3 * G < n; j += 4 * G) {
+      a0 = fmaf(p[j], v.at(b, c0 + j)[col], a0);
+      a1 = fmaf(p[j + G], v.at(b, c0 + j + G)[col], a1);
+      a2 = fmaf(p[j + 2 * G], v.at(b, c0 + j + 2 * G)[col], a2);
+      a3 = fmaf(p[j + 3 * G], v.at(b, c0 + j + 3 * G)[col], a3);
+    }
+    for (; j < n; j += G) a0 = fmaf(p[j], v.at(b, c0 + j)[col], a0);
+  }
+  accG[g][d] = (a0 + a1) + (a2 + a3);
+  __syncthreads();
+  if (g == 0) {
+    float acc = 0.f;
+#pragma unroll
+    for (int gg = 0; gg < G; gg++) acc += accG[gg][d];
+    out[2 + d] = acc;
+  }
+  if (t == 0) {
+    out[0] = m;
+    out[1] = l;
+  }
+}
+
+/** Block (i·heads + h, b), DMAX threads: out and lse of query (b, i), head h from its splits' partials, merged in split order. */
+template <int DMAX>
+__global__ void __launch_bounds__(DMAX) attentionDecodeCombineKernel(const float* part, int splits, const int* keyStart, const int* keyEnd, FPtr out, float* lseOut,
+                                                                    AttnShape s) {
+  const int i = blockIdx.x / s.heads, h = blockIdx.x % s.heads, b = blockIdx.y, d = threadIdx.x;
+  const float* pp = part + (((long long)b * s.Lq + i) * s.heads + h) * splits * (DMAX + 2);
+  const FPtr o = out + (((long long)b * s.Lq + i) * s.heads * s.D + (long long)h * s.D);
+  const long long lseAt = ((long long)b * s.heads + h) * s.Lq + i;
+  if (!rangeOk(keyStart[b * s.Lq + i], keyEnd[b * s.Lq + i], s.Lk)) {  // reported by checkKeyRangesKernel; the row is zero
+    if (d < s.D) o[d] = 0.f;
+    if (lseOut && d == 0) lseOut[lseAt] = 0.f;
+    return;
+  }
+  float M = -INFINITY;
+  for (int sp = 0; sp < splits; sp++) M = fmaxf(M, pp[sp * (DMAX + 2)]);
+  float L = 0.f, acc = 0.f;
+  for (int sp = 0; sp < splits; sp++) {
+    const float* x = pp + sp * (DMAX + 2);
+    if (x[0] == -INFINITY) continue;  // an empty split
+    const float w = expf(x[0] - M);
+    L = fmaf(x[1], w, L);
+    acc = fmaf(x[2 + d], w, acc);
+  }
+  if (d < s.D) o[d] = acc / L;
+  if (lseOut && d == 0) lseOut[lseAt] = M + logf(L);
+}
+
 /** delta[b, h, i] = Σ_d dOut[b, i, h·D + d] · out[b, i, h·D + d] (one warp per (b, i, h)). */
 __global__ void attentionDeltaKernel(FPtr dOut, FPtr out, float* delta, AttnShape s) {
   const long long warp = ((long long)blockIdx.x * blockDim.x + threadIdx.x) / 32;

@@ -5,7 +5,7 @@
 # tensor-core attention; buffers allocated 'uninitialized' start as NaN there, so a kernel reading
 # one before writing it fails), the training benchmark (bf16, with a per-op GPU time breakdown; f32 too
 # for the models in F32_MODELS, e.g. F32_MODELS=glm-base) beside its PyTorch peer (eager), and a
-# table. Stage limits sum to 480 s (about 210 s used on an H200). The torch.compile peer, the full conformance tier and the
+# table. Stage limits sum to 510 s (about 220 s used on an H200). The torch.compile peer, the full conformance tier and the
 # scalar-attention bf16 run are separate: STAGES_EXTRA=1 adds them (about 200 s more).
 # Every stage has its own time limit and a failing stage never stops the later ones.
 #
@@ -58,12 +58,17 @@ stage lnsplit-check 50 env BLANKGLM_GPU_LN_BACKWARD=split node .carry/device/gpu
 stage lnsplit-bench 20 env BLANKGLM_GPU_LN_BACKWARD=split node .carry/device/norm-bench.mjs
 LN_SPLIT_OK=0
 grep -q '^lnsplit-check rc=0 ' "$STAGES" && grep -q '^lnsplit-bench rc=0 ' "$STAGES" && LN_SPLIT_OK=1
+# The split decode attention (an opt-in experiment): the quick tier (its decode cases cover several
+# 128-key splits) with it; blank filling is then timed with both kernels if it passed.
+stage decodesplit-check 30 env BLANKGLM_GPU_DECODE_ATTENTION=split node .carry/device/gpu-check.mjs --stages quick --out "$OUT/decodesplit"
+DECODE_VARIANTS=one-block
+grep -q '^decodesplit-check rc=0 ' "$STAGES" && DECODE_VARIANTS=one-block,split
 # VARIANTS: kernel / allocation choices timed one after another on the same model and card
 # (benchmarks/gpu/train-bench.mjs): zero-fill = every buffer memset as before the model marked
 # its op outputs 'uninitialized'; ln-split = the two-pass layer-norm backward.
 DEFAULT_VARIANTS=zero-fill,default
 [ "$LN_SPLIT_OK" = 1 ] && DEFAULT_VARIANTS=$DEFAULT_VARIANTS,ln-split
-stage train-bench 150 node .carry/device/train-bench.mjs --models glm-base,glm-large --f32-models "${F32_MODELS:-none}" --variants "${VARIANTS:-$DEFAULT_VARIANTS}" --batch 32 --seq 512 --steps 6 --warmup 2 --out "$OUT"
+stage train-bench 150 node .carry/device/train-bench.mjs --models glm-base,glm-large --f32-models "${F32_MODELS:-none}" --variants "${VARIANTS:-$DEFAULT_VARIANTS}" --decode-variants "$DECODE_VARIANTS" --batch 32 --seq 512 --steps 6 --warmup 2 --out "$OUT"
 stage attention-bench 40 node .carry/device/attention-bench.mjs --out "$OUT"
 stage norm-bench 20 node .carry/device/norm-bench.mjs
 # The host side of a training step on this machine's CPU (no device work): what the GPU can hide.

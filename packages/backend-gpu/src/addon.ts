@@ -34,6 +34,8 @@ export interface NativeDeviceInfo {
   tcAttention: boolean;
   /** layerNormBackward in two passes (dx, then the column sums) instead of one fused pass. */
   lnSplit: boolean;
+  /** Decode attention (≤ 16 queries) split over the keys, then merged, instead of one block per query and head. */
+  splitDecode: boolean;
 }
 
 /** GPU time of one op kind (per shape for products and attention), from setProfiling. */
@@ -62,7 +64,7 @@ export interface NativeAddon {
   memInfo(): { free: number; total: number; buffers: number };
   schema(): string;
   decode(words: Float64Array): DecodedCall[];
-  setOptions(tf32: number, ltGelu: number, builtinGemm: number, tcAttention?: number, lnSplit?: number): NativeDeviceInfo;
+  setOptions(tf32: number, ltGelu: number, builtinGemm: number, tcAttention?: number, lnSplit?: number, splitDecode?: number): NativeDeviceInfo;
   setProfiling(on: number): void;
   profileReport(reset: number): OpProfileEntry[];
   /** Dropout factors of elements 0..count−1 computed by the kernels' own (host-compiled) code. */

@@ -44,6 +44,12 @@ export interface GpuBackendOptions {
    */
   layerNormBackward?: 'fused' | 'split';
   /**
+   * Attention with at most 16 queries (decoding with the key/value cache): 'one-block' (a block per
+   * query and head walks all its keys) or 'split' (blocks of 128 keys each, merged by a second
+   * kernel: many more blocks at batch 1). Default: BLANKGLM_GPU_DECODE_ATTENTION, else 'one-block'.
+   */
+  decodeAttention?: 'one-block' | 'split';
+  /**
    * What buffers allocated 'uninitialized' (op outputs the model overwrites whole) start as:
    * 'none' (whatever the memory pool hands out: no memset, the default), 'zeros' (a memset, as
    * plain allocations), or 'nan' (every byte 0xff, NaN in f32 and bf16: a check that no kernel
@@ -252,15 +258,16 @@ export class GpuBackend implements Backend {
    * Changes the kernel settings for the whole process (all GPU backends share one context) and this
    * backend's `uninitialized` fill. Omitted fields keep their value.
    */
-  setOptions(options: Pick<GpuBackendOptions, 'tf32' | 'ltGelu' | 'gemm' | 'attention' | 'layerNormBackward' | 'uninitialized'>): NativeDeviceInfo {
+  setOptions(options: Pick<GpuBackendOptions, 'tf32' | 'ltGelu' | 'gemm' | 'attention' | 'layerNormBackward' | 'decodeAttention' | 'uninitialized'>): NativeDeviceInfo {
     const tf32 = options.tf32 ?? this.info.tf32;
     const ltGelu = options.ltGelu ?? this.info.ltGelu;
     const builtin = options.gemm === undefined ? this.info.gemm === 'builtin' : options.gemm === 'builtin';
     const tc = options.attention === undefined ? this.info.tcAttention : options.attention === 'tensor-core';
     const split = options.layerNormBackward === undefined ? this.info.lnSplit : oneOf(options.layerNormBackward, ['fused', 'split'], 'layerNormBackward') === 'split';
+    const splitDecode = options.decodeAttention === undefined ? this.info.splitDecode : oneOf(options.decodeAttention, ['one-block', 'split'], 'decodeAttention') === 'split';
     if (options.uninitialized !== undefined) this.fill = oneOf(options.uninitialized, FILLS, 'uninitialized');
     try {
-      const info = this.addon.setOptions(tf32 ? 1 : 0, ltGelu ? 1 : 0, builtin ? 1 : 0, tc ? 1 : 0, split ? 1 : 0);
+      const info = this.addon.setOptions(tf32 ? 1 : 0, ltGelu ? 1 : 0, builtin ? 1 : 0, tc ? 1 : 0, split ? 1 : 0, splitDecode ? 1 : 0);
       Object.assign(this.info, info);
       return info;
     } catch (e) {
@@ -384,6 +391,7 @@ export function createGpuBackend(options: GpuBackendOptions = {}): GpuBackend {
     addon.init(builtin ? 1 : 0, pythonSitePackages());
     const attention = oneOf(options.attention ?? process.env.BLANKGLM_GPU_ATTENTION ?? 'tensor-core', ['tensor-core', 'scalar'], 'attention (BLANKGLM_GPU_ATTENTION?)');
     const lnBackward = oneOf(options.layerNormBackward ?? (process.env.BLANKGLM_GPU_LN_BACKWARD || 'fused'), ['fused', 'split'], 'layerNormBackward (BLANKGLM_GPU_LN_BACKWARD?)');
+    const decode = oneOf(options.decodeAttention ?? (process.env.BLANKGLM_GPU_DECODE_ATTENTION || 'one-block'), ['one-block', 'split'], 'decodeAttention (BLANKGLM_GPU_DECODE_ATTENTION?)');
     uninitialized = oneOf(options.uninitialized ?? (process.env.BLANKGLM_GPU_UNINITIALIZED || 'none'), FILLS, 'uninitialized (BLANKGLM_GPU_UNINITIALIZED?)');
     info = addon.setOptions(
       (options.tf32 ?? envFlag('BLANKGLM_GPU_TF32')) ? 1 : 0,
@@ -391,6 +399,7 @@ export function createGpuBackend(options: GpuBackendOptions = {}): GpuBackend {
       builtin ? 1 : 0,
       attention === 'tensor-core' ? 1 : 0,
       lnBackward === 'split' ? 1 : 0,
+      decode === 'split' ? 1 : 0,
     );
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;

@@ -206,13 +206,16 @@ describe('host side of the backend (an addon stand-in that records its calls)', 
     const addon = {
       alloc: (...a: unknown[]) => void calls.push(['alloc', ...a]),
       free: () => {},
-      setOptions: (...a: number[]) => (calls.push(['setOptions', ...a]), { ...info, lnSplit: a[4] === 1 }),
+      setOptions: (...a: number[]) => (
+        calls.push(['setOptions', ...a]),
+        { ...info, tf32: a[0] === 1, ltGelu: a[1] === 1, gemm: a[2] === 1 ? 'builtin' : 'cublasLt', tcAttention: a[3] === 1, lnSplit: a[4] === 1, splitDecode: a[5] === 1 }
+      ),
     } as unknown as NativeAddon;
     return { addon, calls };
   }
   const fakeInfo = (): NativeDeviceInfo => ({
     name: 'stand-in', computeCapability: '9.0', multiprocessors: 132, memoryBytes: 2 ** 37, runtimeVersion: 13000, driverVersion: 13000,
-    cublasLt: null, gemm: 'cublasLt', tf32: false, ltGelu: false, tcAttention: true, lnSplit: false,
+    cublasLt: null, gemm: 'cublasLt', tf32: false, ltGelu: false, tcAttention: true, lnSplit: false, splitDecode: false,
   });
 
   it("alloc asks the addon to skip the memset only for 'uninitialized' buffers, or to fill them with NaN bytes when told", () => {
@@ -230,16 +233,19 @@ describe('host side of the backend (an addon stand-in that records its calls)', 
     expect(() => new GpuBackend(addon, fakeInfo(), 'ones' as never)).toThrow(/uninitialized must be 'none' or 'zeros' or 'nan', got 'ones'/);
   });
 
-  it('setOptions passes the layer-norm backward choice and keeps the other settings', () => {
+  it('setOptions passes the layer-norm backward and decode attention choices and keeps the other settings', () => {
     const { addon, calls } = recorder();
     const gpu = new GpuBackend(addon, fakeInfo());
     expect(gpu.setOptions({ layerNormBackward: 'split' }).lnSplit).toBe(true);
     expect(gpu.info.lnSplit).toBe(true);
     gpu.setOptions({ tf32: true });
+    expect(gpu.setOptions({ decodeAttention: 'split' }).splitDecode).toBe(true);
     expect(calls.filter((c) => c[0] === 'setOptions')).toEqual([
-      ['setOptions', 0, 0, 0, 1, 1],
-      ['setOptions', 1, 0, 0, 1, 1],
+      ['setOptions', 0, 0, 0, 1, 1, 0],
+      ['setOptions', 1, 0, 0, 1, 1, 0],
+      ['setOptions', 1, 0, 0, 1, 1, 1],
     ]);
     expect(() => gpu.setOptions({ layerNormBackward: 'twice' as never })).toThrow(/layerNormBackward must be 'fused' or 'split', got 'twice'/);
+    expect(() => gpu.setOptions({ decodeAttention: 'many' as never })).toThrow(/decodeAttention must be 'one-block' or 'split', got 'many'/);
   });
 });

@@ -55,9 +55,9 @@ for (const g of bench?.train ?? []) {
   for (const o of g.profile.ops.slice(0, 12)) lines.push(`  ${o.ms.toFixed(2).padStart(9)} ms ${String(o.calls).padStart(5)}x  ${o.op}`);
 }
 lines.push('');
-if (bench?.inference) {
-  const inf = bench.inference;
-  row('blank filling, glm-base, KV cache (tokens/s)', inf.tokensPerSecond.toFixed(1), inf.decodeTokensPerSecond !== undefined ? `decode ${inf.decodeTokensPerSecond.toFixed(1)}` : '');
+for (const inf of bench?.inferenceVariants?.length ? bench.inferenceVariants : bench?.inference ? [bench.inference] : []) {
+  const label = `blank filling, glm-base, KV cache${inf.decodeAttention ? ` (${inf.decodeAttention})` : ''}, tokens/s`;
+  row(label, inf.tokensPerSecond.toFixed(1), inf.decodeTokensPerSecond !== undefined ? `decode ${inf.decodeTokensPerSecond.toFixed(1)}` : '');
 }
 for (const a of attention?.shapes ?? []) {
   row(`attention ${a.shape} (${a.heads} heads), ms per call`, `fwd ${a.forwardMs.toFixed(3)}`, `bwd ${a.backwardMs.toFixed(3)}`, `bwd hashing ${a.backwardHashingMs.toFixed(3)}`, `${a.forwardTflops.toFixed(0)}/${a.backwardTflops.toFixed(0)} TFLOP/s`);

@@ -54,6 +54,9 @@ function specs(): AttentionSpec[] {
   cache(2, 1, 65, 80, 4, 16, 40, 0);
   cache(1, 5, 33, 40, 2, 64, 20, 0);
   cache(1, 31, 63, 64, 2, 32, 30, 0.1);
+  // Decoding over more than 128 cached keys (the split decode kernel's block): several splits, with dropout.
+  cache(1, 2, 300, 320, 3, 32, 150, 0.1);
+  cache(2, 1, 260, 272, 2, 64, 100, 0.1);
   // A real GLM length and head size with one head: long key ranges stay in the quick tier.
   self(1, 512, 1, 64, { kind: 'glm', sep: 'mid' }, 'fusedQKV', 0.1);
   // GLM-base (12 heads) and GLM-large (16 heads) of 64 dims at L = 512.

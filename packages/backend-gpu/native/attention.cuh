@@ -27,7 +27,7 @@ __global__ void checkKeyRangesKernel(const int* keyStart, const int* keyEnd, int
   }
 }
 
-__device__ inline bool rangeOk(int s, int t, int keys) { return s >= 0 && t <= keys && t > s; }
+__host__ __device__ inline bool rangeOk(int s, int t, int keys) { return s >= 0 && t <= keys && t > s; }
 
 /** The union [min start, max end) of the valid key ranges of queries [q0, q0 + rows) (rows ≤ blockDim.x); every thread calls it. */
 __device__ inline void blockKeyRange(const int* keyStart, const int* keyEnd, int b, int q0, int rows, int Lq, int Lk, int* range) {
@@ -198,6 +198,13 @@ __global__ void __launch_bounds__(ATT_DECODE_THREADS) attentionDecodeKernel(Attn
 
 constexpr int ATT_SPLIT_KEYS = 128;  // keys (and threads) per block of the split decode kernel
 
+/** Keys [c0, c1) of split `sp` of a query's range [start, end) (c1 = c0: past its end, or no valid range). */
+__host__ __device__ inline void decodeSplitKeys(int start, int end, int keys, int sp, int* c0, int* c1) {
+  *c0 = start + sp * ATT_SPLIT_KEYS;
+  const int last = *c0 + ATT_SPLIT_KEYS;
+  *c1 = rangeOk(start, end, keys) ? (end < last ? end : last) : *c0;
+}
+
 /**
  * Decode attention split over the keys (flash-decoding; decodeAttention 'split', an experiment
  * awaiting measurement): block (sp, i·heads + h, b) takes keys [start + 128·sp, …) of query (b, i),
@@ -220,8 +227,8 @@ __global__ void __launch_bounds__(ATT_SPLIT_KEYS) attentionDecodeSplitKernel(Att
   const uint32_t stream = drop.stream + (uint32_t)(b * s.heads + h);
   const int start = keyStart[b * s.Lq + i], end = keyEnd[b * s.Lq + i];
   float* out = part + ((((long long)b * s.Lq + i) * s.heads + h) * splits + sp) * (DMAX + 2);
-  const int c0 = start + sp * ATT_SPLIT_KEYS;
-  const int c1 = rangeOk(start, end, s.Lk) ? min(end, c0 + ATT_SPLIT_KEYS) : c0;
+  int c0, c1;
+  decodeSplitKeys(start, end, s.Lk, sp, &c0, &c1);
   if (c0 >= c1) {  // no key of this query here (or no valid range): an empty partial (the whole block)
     if (t == 0) {
       out[0] = -INFINITY;

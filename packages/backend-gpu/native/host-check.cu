@@ -1,5 +1,6 @@
 // Host-side check of the index and partition arithmetic of the segmented row sum, the batched
-// bitonic sort and the fused layer-norm backward (kernels.cuh), with no GPU: the kernels' loops
+// bitonic sort and the fused layer-norm backward (kernels.cuh) and of the split decode attention
+// (attention.cuh), with no GPU: the kernels' loops
 // are replayed on the CPU, thread by thread, calling the same __host__ __device__ helpers.
 // Slots and partials start as NaN, so reading one that no thread wrote shows up in the result.
 //
@@ -13,6 +14,7 @@
 #include <tuple>
 #include <vector>
 
+#include "attention.cuh"
 #include "kernels.cuh"
 
 static int failures = 0;
@@ -412,6 +414,64 @@ static void checkLayerNormColumns() {
   }
 }
 
+// ---- the split decode attention: its splits and groups cover each key once; merging the
+// splits' partials gives the plain softmax-weighted sum ----
+static void checkDecodeSplit(std::mt19937& rng, int Lk, int start, int end, int G) {
+  const int splits = (Lk + ATT_SPLIT_KEYS - 1) / ATT_SPLIT_KEYS;  // as LaunchForward
+  const bool ok = rangeOk(start, end, Lk);
+  std::uniform_real_distribution<float> u(-4.f, 4.f);
+  std::vector<float> score(Lk), value(Lk);
+  for (int j = 0; j < Lk; j++) score[j] = u(rng), value[j] = u(rng);
+  std::vector<int> seen(Lk, 0);
+  std::vector<float> pm(splits), pl(splits), pacc(splits);
+  for (int sp = 0; sp < splits; sp++) {  // attentionDecodeSplitKernel, one output dim
+    int c0, c1;
+    decodeSplitKeys(start, end, Lk, sp, &c0, &c1);
+    if (c0 >= c1) {
+      pm[sp] = -INFINITY, pl[sp] = 0.f, pacc[sp] = 0.f;
+      continue;
+    }
+    const int n = c1 - c0;
+    CHECK(n <= ATT_SPLIT_KEYS, "Lk %d split %d: %d keys for %d threads", Lk, sp, n, ATT_SPLIT_KEYS);
+    float m = -INFINITY;
+    for (int t = 0; t < n; t++) m = std::max(m, score[c0 + t]);
+    std::vector<float> p(ATT_SPLIT_KEYS, 0.f);
+    float l = 0.f;
+    for (int t = 0; t < n; t++) p[t] = std::exp(score[c0 + t] - m), l += p[t];
+    float acc = 0.f;
+    for (int g = 0; g < G; g++) {  // the groups' key loops, as the kernel's (four keys per round, then the rest)
+      float a0 = 0.f, a1 = 0.f, a2 = 0.f, a3 = 0.f;
+      int j = g;
+      auto take = [&](int jj, float& a) {
+        seen[c0 + jj]++;
+        a += p[jj] * value[c0 + jj];
+      };
+      for (; j + 3 * G < n; j += 4 * G) take(j, a0), take(j + G, a1), take(j + 2 * G, a2), take(j + 3 * G, a3);
+      for (; j < n; j += G) take(j, a0);
+      acc += (a0 + a1) + (a2 + a3);
+    }
+    pm[sp] = m, pl[sp] = l, pacc[sp] = acc;
+  }
+  for (int j = 0; j < Lk; j++) {
+    const int want = ok && j >= start && j < end ? 1 : 0;
+    CHECK(seen[j] == want, "Lk %d range [%d, %d) G %d: key %d used %d times", Lk, start, end, G, j, seen[j]);
+  }
+  if (!ok) return;
+  float M = -INFINITY, L = 0.f, acc = 0.f;  // attentionDecodeCombineKernel
+  for (int sp = 0; sp < splits; sp++) M = std::max(M, pm[sp]);
+  for (int sp = 0; sp < splits; sp++) {
+    if (pm[sp] == -INFINITY) continue;
+    const float w = std::exp(pm[sp] - M);
+    L += pl[sp] * w, acc += pacc[sp] * w;
+  }
+  double dm = -INFINITY, dl = 0, dacc = 0;
+  for (int j = start; j < end; j++) dm = std::max(dm, (double)score[j]);
+  for (int j = start; j < end; j++) dl += std::exp(score[j] - dm), dacc += std::exp(score[j] - dm) * value[j];
+  CHECK(std::fabs(acc / L - dacc / dl) <= 1e-5 * (1 + std::fabs(dacc / dl)), "Lk %d range [%d, %d): out %g, want %g", Lk, start, end, acc / L, dacc / dl);
+  CHECK(std::fabs((M + std::log(L)) - (dm + std::log(dl))) <= 1e-5 * (1 + std::fabs(dm + std::log(dl))), "Lk %d range [%d, %d): lse %g, want %g", Lk, start, end,
+        M + std::log(L), dm + std::log(dl));
+}
+
 int main() {
   std::mt19937 rng(12345);
   checkLayerNormColumns();
@@ -434,6 +494,18 @@ int main() {
   for (int R : rowsList)
     for (int H : hList) checkLayerNormBackward(rng, R, H, (R + H) % 2 == 0);
   printf("layerNormBackward: %zu cases\n", sizeof rowsList / sizeof rowsList[0] * (sizeof hList / sizeof hList[0]));
+  int decodeCases = 0;
+  for (int Lk : {1, 2, 127, 128, 129, 255, 256, 257, 400, 511, 1000})
+    for (int G : {2, 4, 8})
+      for (int k = 0; k < 6; k++) {
+        int start = (int)(rng() % Lk), end = start + 1 + (int)(rng() % (Lk - start));
+        if (k == 0) start = 0, end = Lk;              // the whole cache
+        if (k == 1) start = Lk - 1, end = Lk;         // one key
+        if (k == 2) end = start;                      // an invalid (empty) range: nothing used
+        checkDecodeSplit(rng, Lk, start, end, G);
+        decodeCases++;
+      }
+  printf("decode split: %d cases\n", decodeCases);
   printf(failures ? "%d FAILURES\n" : "all passed\n", failures);
   return failures ? 1 : 0;
 }

@@ -1,6 +1,7 @@
 // The host-side replay of the CUDA kernels' index arithmetic (native/host-check.cu: the segmented
 // row sums of the embedding backward, the batched sort, the fused layer-norm backward's row and
-// column partition), compiled with nvcc and run on the CPU. Skipped where nvcc is missing.
+// column partition, the split decode attention's key splits and their merge), compiled with nvcc
+// and run on the CPU. Skipped where nvcc is missing.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

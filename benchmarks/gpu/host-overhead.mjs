@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { GpuBackend } from '../../packages/backend-gpu/dist/index.js';
 import { AdamW, GlmModel, getPreset, initParameters } from '../../packages/model-spec/dist/index.js';
 import { DTYPE_BYTES, Rng } from '../../packages/tensor/dist/index.js';
+import { makeBatch } from './glm-batch.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -25,7 +26,6 @@ const { values: opts } = parseArgs({
   },
 });
 const B = Number(opts.batch), L = Number(opts.seq), steps = Number(opts.steps);
-const SPAN = 79; // Part B = sop + 79 span tokens, as train-bench.mjs
 
 const DTYPES = ['f32', 'bf16', 'i32', 'u8'];
 const counts = { runs: 0, allocs: 0, allocBytes: 0, zeroedBytes: 0, reads: 0 };
@@ -69,23 +69,7 @@ const config = getPreset(opts.model);
 const model = GlmModel.create(gpu, config, { stateDict: initParameters(config, new Rng(1)), precision: opts.precision });
 const optimizer = new AdamW(model, { lr: 1e-4, weightDecay: 0.01, maxGradNorm: 1 });
 
-function makeBatch() {
-  const partA = L - (SPAN + 1), n = B * L;
-  const inputIds = new Int32Array(n).fill(2000), positionIds = new Int32Array(n), blockPositionIds = new Int32Array(n);
-  const targetIds = new Int32Array(n).fill(2001), lossMask = new Uint8Array(n), sep = new Int32Array(B).fill(partA);
-  for (let b = 0; b < B; b++) {
-    for (let i = 0; i < L; i++) {
-      const o = b * L + i;
-      positionIds[o] = i < partA ? i : 5;
-      if (i >= partA) {
-        blockPositionIds[o] = i - partA + 1;
-        lossMask[o] = 1;
-      }
-    }
-  }
-  return { batchSize: B, seqLength: L, numSegments: 1, sep, inputIds, positionIds, blockPositionIds, targetIds, lossMask };
-}
-const batch = makeBatch();
+const batch = makeBatch(new Rng(2), B, L, config.vocab_size);
 
 const rows = [];
 for (let s = 0; s < steps + 3; s++) {

@@ -22,6 +22,7 @@ import { parseArgs } from 'node:util';
 import { createGpuBackend, probeGpu } from '../../packages/backend-gpu/dist/index.js';
 import { AdamW, GlmModel, fillBlanks, getPreset, initParameters } from '../../packages/model-spec/dist/index.js';
 import { Rng } from '../../packages/tensor/dist/index.js';
+import { SPAN, makeBatch } from './glm-batch.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -40,7 +41,6 @@ const { values: opts } = parseArgs({
 });
 const seq = Number(opts.seq), steps = Number(opts.steps), warmup = Number(opts.warmup);
 const tf32 = !opts['no-tf32'];
-const SPAN = 79; // Part B = sop + 79 span tokens: 80 loss positions per row, as the peer figures in docs/gpu.md
 
 /** Dense peak FLOP/s of known cards: [bf16 tensor core, tf32 tensor core]. */
 function peaks(name) {
@@ -54,32 +54,6 @@ function flopsPerToken(c, L, targetFraction) {
   const H = c.hidden_size, layers = c.num_layers;
   const layerWeights = layers * (4 * H * H + 8 * H * H); // qkv + dense + two MLP matrices
   return 6 * layerWeights + 12 * layers * H * L + 6 * H * c.vocab_size * targetFraction;
-}
-
-/** Random GLM rows: Part A with one mask, Part B = sop + span; targets on Part B (one segment per row). */
-function makeBatch(rng, B, L, vocab) {
-  const partA = L - (SPAN + 1);
-  const n = B * L;
-  const inputIds = new Int32Array(n), positionIds = new Int32Array(n), blockPositionIds = new Int32Array(n);
-  const targetIds = new Int32Array(n), lossMask = new Uint8Array(n), sep = new Int32Array(B);
-  for (let b = 0; b < B; b++) {
-    const row = b * L, maskAt = rng.int(partA);
-    const span = Array.from({ length: SPAN }, () => rng.intBetween(1000, vocab - 1));
-    for (let i = 0; i < partA; i++) {
-      inputIds[row + i] = i === maskAt ? 103 : rng.intBetween(1000, vocab - 1);
-      positionIds[row + i] = i;
-    }
-    sep[b] = partA;
-    for (let k = 0; k <= SPAN; k++) {
-      const i = row + partA + k;
-      inputIds[i] = k === 0 ? 30590 : span[k - 1];
-      positionIds[i] = maskAt;
-      blockPositionIds[i] = k + 1;
-      targetIds[i] = k < SPAN ? span[k] : 30591;
-      lossMask[i] = 1;
-    }
-  }
-  return { batchSize: B, seqLength: L, numSegments: 1, sep, inputIds, positionIds, blockPositionIds, targetIds, lossMask };
 }
 
 /** Per-op GPU time of one training step, biggest first, as printable lines and data. */

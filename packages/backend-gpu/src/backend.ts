@@ -4,6 +4,7 @@
 // kernels on its stream and returns, so `read`/`synchronize` are where the host waits.
 import {
   OP_CATALOGUE,
+  checkAllocInit,
   validateOpArgs,
   type AllocInit,
   type Backend,
@@ -117,7 +118,7 @@ export class GpuBackend implements Backend {
     this.checkNotDisposed();
     if (!(dtype in DTYPE_CODES)) throw new TypeError(`alloc${label ? ` '${label}'` : ''}: unknown dtype '${String(dtype)}', expected f32, bf16, i32 or u8`);
     if (!Number.isInteger(size) || size < 0) throw new RangeError(`alloc${label ? ` '${label}'` : ''}: size must be a non-negative integer, got ${size}`);
-    if (init !== 'zeros' && init !== 'uninitialized') throw new TypeError(`alloc${label ? ` '${label}'` : ''}: init must be 'zeros' or 'uninitialized', got '${String(init)}'`);
+    checkAllocInit(init, label);
     const id = nextTensorId++;
     try {
       this.addon.alloc(id, DTYPE_CODES[dtype], size, label ?? `#${id}`, UNINITIALIZED_FILL[init === 'zeros' ? 'zeros' : this.fill]);

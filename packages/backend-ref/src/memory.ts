@@ -8,7 +8,7 @@
 // so the reference's own kernels cannot overrun a buffer. The guards exist for code that writes
 // through the raw storage — a simulated native kernel, or a test of the guard check itself via
 // `rawStorageForTesting` — and `checkGuards()` reports any sentinel that changed.
-import type { AllocInit, DType, GuardViolation, Tensor } from '@blankglm/tensor';
+import { checkAllocInit, type AllocInit, type DType, type GuardViolation, type Tensor } from '@blankglm/tensor';
 import { roundArrayToBf16 } from './math/bf16.js';
 
 export type Storage = Float32Array | Int32Array | Uint8Array;
@@ -45,7 +45,7 @@ export class BufferStore {
   ) {}
 
   alloc(dtype: DType, size: number, label?: string, init: AllocInit = 'zeros'): Tensor {
-    if (init !== 'zeros' && init !== 'uninitialized') throw new TypeError(`alloc${label ? ` '${label}'` : ''}: init must be 'zeros' or 'uninitialized', got '${String(init)}'`);
+    checkAllocInit(init, label);
     if (!Number.isInteger(size) || size < 0) throw new RangeError(`alloc${label ? ` '${label}'` : ''}: size must be a non-negative integer, got ${size}`);
     const g = this.guardElements;
     let raw: Storage;

@@ -41,6 +41,11 @@ export interface DeviceInfo {
  */
 export type AllocInit = 'zeros' | 'uninitialized';
 
+/** Throws a TypeError naming the buffer unless `init` is an AllocInit (every backend's alloc checks it). */
+export function checkAllocInit(init: unknown, label?: string): asserts init is AllocInit {
+  if (init !== 'zeros' && init !== 'uninitialized') throw new TypeError(`alloc${label ? ` '${label}'` : ''}: init must be 'zeros' or 'uninitialized', got '${String(init)}'`);
+}
+
 export type SupportResult = { supported: true } | { supported: false; reason: string };
 
 /** One op invocation, for backends that run a whole sequence without returning to JavaScript. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createReferenceBackend } from '@blankglm/backend-ref';
 import { Rng, type GlmBatch } from '@blankglm/tensor';
-import { GlmModel, KvCache, argmax, fillBlanks, initParameters } from '../src/index.js';
+import { GlmModel, KvCache, StepwiseFill, argmax, checkFillBlanksOptions, fillBlanks, initParameters, type FedToken } from '../src/index.js';
 import { EOP, MASK, SOP, microConfig } from './model-helpers.js';
 
 const config = microConfig({ initializer_range: 0.2, num_layers: 3, hidden_size: 24, num_attention_heads: 3 });
@@ -147,5 +147,33 @@ describe('fillBlanks', () => {
     expect(result.filled).toEqual([5, 7, 8, 6, 7, 8]);
     model.dispose();
     expect(be.liveBuffers()).toBe(0);
+  });
+
+  it('StepwiseFill feeds any decoder what fillBlanks feeds the cache: sop, each span token once, a cut-off one with the next sop', () => {
+    const VOCAB = 12;
+    const context = [5, MASK, 6, MASK, MASK];
+    const options = { maskIds: [MASK], sopId: SOP, eopId: EOP, maxTokens: 2, choose: (_l: Float32Array, { blank, step }: { blank: number; step: number }) => (blank === 1 ? EOP : 7 + step) };
+    const f = new StepwiseFill(context, checkFillBlanksOptions(config.max_sequence_length + 1, context, options), options, VOCAB);
+    const feeds: FedToken[][] = [];
+    for (let feed = f.next(); feed; feed = f.next()) {
+      feeds.push([...feed]);
+      f.accept(new Float32Array(feed.length * VOCAB));
+    }
+    expect(feeds).toEqual([
+      [[SOP, 1, 1]],
+      [[7, 1, 2]],
+      [[8, 1, 3], [SOP, 3, 1]], // blank 0 cut off at maxTokens: its last token goes in with blank 1's sop
+      [[SOP, 4, 1]], // blank 1 ended at once with eop, which is never fed
+      [[7, 4, 2]],
+    ]);
+    const r = f.result();
+    expect(r.blanks).toEqual([[7, 8], [], [7, 8]]);
+    expect(r.finished).toEqual([false, true, false]);
+    expect(r.filled).toEqual([5, 7, 8, 6, 7, 8]);
+    expect(() => f.accept(new Float32Array(VOCAB))).toThrow(/nothing was fed/);
+    const g = new StepwiseFill(context, [1, 3, 4], options, VOCAB);
+    expect(() => g.accept(new Float32Array(VOCAB + 1))).toThrow(/expected 1 × 12 logits, got 13/);
+    expect(() => g.result()).toThrow(/blank 0 of 3 is not filled yet/);
+    expect(() => new StepwiseFill(context, [1], { ...options, strategy: { kind: 'beam', numBeams: 2 }, choose: undefined }, VOCAB)).toThrow(/beam search/);
   });
 });

@@ -2,7 +2,7 @@
 // filling on top of it with the same rule as model-spec's `fillBlanks` (generate_samples.py): one
 // context row, prefilled bidirectionally; each blank starts with sop at its mask's position;
 // generated tokens follow at (mask position, 2, 3, …) until eop; earlier fills stay visible.
-import { applyConstraints, logSoftmax, sampleToken, type BlankFill, type DecodingStrategy } from '@blankglm/model-spec';
+import { checkFillBlanksOptions, StepwiseFill, type FillBlanksOptions, type FillBlanksResult } from '@blankglm/model-spec';
 import { GLM_ONNX_NAMES } from './glm-graph.js';
 import type { OnnxGlm, OrtTensorLike } from './runner.js';
 
@@ -91,103 +91,29 @@ export class OnnxGlmDecoder {
   }
 }
 
-export interface OnnxFillOptions {
-  /** Token ids that mark a blank in the context ([MASK], [sMASK], [gMASK]). */
-  maskIds: readonly number[];
-  /** `<|startofpiece|>`. */
-  sopId: number;
-  /** `<|endofpiece|>`: ends a blank. */
-  eopId: number;
-  /** Most tokens generated per blank (the end token included). */
-  maxTokens: number;
-  /** Fewest tokens per blank before `<|endofpiece|>` may come (default 0). */
-  minTokens?: number;
-  /** Never repeat an n-gram of a blank's generated tokens (default 0: off). */
-  noRepeatNgramSize?: number;
-  /** Greedy (default) or seeded sampling, as model-spec's fillBlanks; beam search is not available here. */
-  strategy?: DecodingStrategy;
-  /** A custom next-token rule over one (constrained) logits row instead of `strategy`. */
-  choose?: (logits: Float32Array, context: { blank: number; step: number }) => number;
-}
+/** model-spec's FillBlanksOptions without beam search (it needs cache rows reordered) or onStep. */
+export type OnnxFillOptions = Omit<FillBlanksOptions, 'onStep'>;
 
-export interface OnnxFillResult {
-  /** Generated tokens of each blank, in context order, without sop/eop. */
-  blanks: number[][];
-  /** Whether each blank ended with eop (false: cut off at maxTokens). */
-  finished: boolean[];
-  /** The context with each mask token replaced by its generated span. */
-  filled: number[];
-  /** Each blank with its scores (model-spec's BlankFill). */
-  fills: BlankFill[];
-}
-
-function argmax(row: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < row.length; i++) if (row[i]! > row[best]!) best = i;
-  return best;
-}
+/** model-spec's FillBlanksResult. */
+export type OnnxFillResult = FillBlanksResult;
 
 /**
  * model-spec's `fillBlanks` (greedy or seeded sampling, min tokens, no-repeat n-grams) over an ONNX
- * GLM: the same fed tokens, positions, masks and constraints, asynchronous because ONNX Runtime
- * runs are. Beam search needs cache row reordering, which this decoder does not do.
+ * GLM: the same state machine (`StepwiseFill`), so the same fed tokens, positions, masks and
+ * constraints, asynchronous because ONNX Runtime runs are. Beam search needs cache row reordering,
+ * which this decoder does not do.
  */
 export async function fillBlanksOnnx(glm: OnnxGlm, context: ArrayLike<number>, options: OnnxFillOptions): Promise<OnnxFillResult> {
-  const { maskIds, sopId, eopId, maxTokens } = options;
-  const strategy = options.strategy ?? { kind: 'greedy' };
-  if (strategy.kind === 'beam') throw new RangeError('fillBlanksOnnx: beam search is not available on the ONNX engine; use greedy or sample');
-  if (options.choose && options.strategy) throw new RangeError('fillBlanksOnnx: give either strategy or choose, not both');
-  const choose =
-    options.choose ?? (strategy.kind === 'sample' ? (row: Float32Array): number => sampleToken(row, strategy, strategy.rng) : argmax);
-  const constraints = { eopId, minTokens: options.minTokens ?? 0, noRepeatNgramSize: options.noRepeatNgramSize ?? 0 };
-  if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new RangeError(`fillBlanks: maxTokens must be a positive integer, got ${maxTokens}`);
-  const n = context.length;
-  if (n === 0) throw new RangeError('fillBlanks: the context is empty');
-  const rows = glm.config.max_sequence_length + 1;
-  const masks = new Set(maskIds);
-  const maskPositions: number[] = [];
-  for (let i = 0; i < n; i++) if (masks.has(context[i]!)) maskPositions.push(i);
-  if (maskPositions.length === 0) throw new RangeError(`fillBlanks: the context holds no mask token (looked for ids ${maskIds.join(', ')})`);
-  if (n > rows) throw new RangeError(`fillBlanks: the context has ${n} tokens; positions go up to ${rows - 1} (max_sequence_length)`);
-  if (maxTokens + 1 >= rows) throw new RangeError(`fillBlanks: maxTokens ${maxTokens} exceeds the block position table (${rows} rows)`);
-  const V = glm.config.vocab_size;
+  if (options.strategy?.kind === 'beam') throw new RangeError('fillBlanksOnnx: beam search is not available on the ONNX engine; use greedy or sample');
+  const maskPositions = checkFillBlanksOptions(glm.config.max_sequence_length + 1, context, options, 'fillBlanksOnnx');
+  const fill = new StepwiseFill(context, maskPositions, options, glm.config.vocab_size);
   const decoder = new OnnxGlmDecoder(glm);
   try {
     await decoder.prefill(context);
-    const fills: BlankFill[] = [];
-    let pending: Array<[number, number, number]> = []; // [token, position, block position] not yet fed
-    for (let blank = 0; blank < maskPositions.length; blank++) {
-      const maskPos = maskPositions[blank]!;
-      pending.push([sopId, maskPos, 1]);
-      const tokens: number[] = [];
-      const tokenLogProbs: number[] = [];
-      let finished = false;
-      for (let step = 0; step < maxTokens; step++) {
-        const logits = await decoder.decode(pending.map((p) => p[0]), pending.map((p) => p[1]), pending.map((p) => p[2]));
-        const row = logits.slice((pending.length - 1) * V, pending.length * V);
-        const logp = logSoftmax(row);
-        applyConstraints(row, tokens, constraints);
-        const next = choose(row, { blank, step });
-        pending = [];
-        tokenLogProbs.push(logp[next]!);
-        if (next === eopId) {
-          finished = true;
-          break;
-        }
-        tokens.push(next);
-        // Fed at the next step — or, when this was the last step, together with the next blank's sop.
-        pending.push([next, maskPos, tokens.length + 1]);
-      }
-      const logProb = tokenLogProbs.reduce((a, b) => a + b, 0);
-      fills.push({ maskPosition: maskPos, maskId: context[maskPos]!, tokens, finished, tokenLogProbs, logProb, score: logProb });
+    for (let feed = fill.next(); feed; feed = fill.next()) {
+      fill.accept(await decoder.decode(feed.map((p) => p[0]), feed.map((p) => p[1]), feed.map((p) => p[2])));
     }
-    const filled: number[] = [];
-    let b = 0;
-    for (let i = 0; i < n; i++) {
-      if (b < maskPositions.length && maskPositions[b] === i) filled.push(...fills[b++]!.tokens);
-      else filled.push(context[i]!);
-    }
-    return { blanks: fills.map((f) => f.tokens), finished: fills.map((f) => f.finished), filled, fills };
+    return fill.result();
   } finally {
     decoder.dispose();
   }

@@ -111,29 +111,133 @@ export function findMasks(context: ArrayLike<number>, maskIds: readonly number[]
   return out;
 }
 
-function checkOptions(model: GlmModel, n: number, maskCount: number, o: FillBlanksOptions): void {
+/**
+ * Checks fillBlanks options against a model with `positionRows` rows in its position tables and
+ * returns the positions of the context's mask tokens. `who` names the caller in the errors.
+ */
+export function checkFillBlanksOptions(positionRows: number, context: ArrayLike<number>, o: FillBlanksOptions, who = 'fillBlanks'): number[] {
+  const n = context.length;
+  const maskPositions = findMasks(context, o.maskIds);
   const { maxTokens } = o;
-  if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new RangeError(`fillBlanks: maxTokens must be a positive integer, got ${maxTokens}`);
+  if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new RangeError(`${who}: maxTokens must be a positive integer, got ${maxTokens}`);
   const minTokens = o.minTokens ?? 0;
   if (!Number.isInteger(minTokens) || minTokens < 0 || minTokens > maxTokens) {
-    throw new RangeError(`fillBlanks: minTokens must be a whole number in 0..maxTokens (${maxTokens}), got ${minTokens}`);
+    throw new RangeError(`${who}: minTokens must be a whole number in 0..maxTokens (${maxTokens}), got ${minTokens}`);
   }
   const ngram = o.noRepeatNgramSize ?? 0;
-  if (!Number.isInteger(ngram) || ngram < 0) throw new RangeError(`fillBlanks: noRepeatNgramSize must be a whole number ≥ 0 (0 = off), got ${ngram}`);
-  if (n === 0) throw new RangeError('fillBlanks: the context is empty');
-  if (maskCount === 0) throw new RangeError(`fillBlanks: the context holds no mask token (looked for ids ${o.maskIds.join(', ')})`);
-  if (n > model.positionRows) {
-    throw new RangeError(`fillBlanks: the context has ${n} tokens; positions go up to ${model.positionRows - 1} (max_sequence_length)`);
+  if (!Number.isInteger(ngram) || ngram < 0) throw new RangeError(`${who}: noRepeatNgramSize must be a whole number ≥ 0 (0 = off), got ${ngram}`);
+  if (n === 0) throw new RangeError(`${who}: the context is empty`);
+  if (maskPositions.length === 0) throw new RangeError(`${who}: the context holds no mask token (looked for ids ${o.maskIds.join(', ')})`);
+  if (n > positionRows) {
+    throw new RangeError(`${who}: the context has ${n} tokens; positions go up to ${positionRows - 1} (max_sequence_length)`);
   }
   // Block positions run 1 (sop) .. maxTokens + 1 (a cut-off span's last token).
-  if (maxTokens + 1 >= model.positionRows) throw new RangeError(`fillBlanks: maxTokens ${maxTokens} exceeds the block position table (${model.positionRows} rows)`);
+  if (maxTokens + 1 >= positionRows) throw new RangeError(`${who}: maxTokens ${maxTokens} exceeds the block position table (${positionRows} rows)`);
   const s = o.strategy;
-  if (s && o.choose) throw new RangeError('fillBlanks: give either strategy or choose, not both');
+  if (s && o.choose) throw new RangeError(`${who}: give either strategy or choose, not both`);
   if (s?.kind === 'sample') validateSamplingOptions(s);
   if (s?.kind === 'beam') {
-    if (!Number.isInteger(s.numBeams) || s.numBeams < 1) throw new RangeError(`fillBlanks: numBeams must be a whole number ≥ 1, got ${s.numBeams}`);
+    if (!Number.isInteger(s.numBeams) || s.numBeams < 1) throw new RangeError(`${who}: numBeams must be a whole number ≥ 1, got ${s.numBeams}`);
     const lp = s.lengthPenalty ?? 1;
-    if (!Number.isFinite(lp)) throw new RangeError(`fillBlanks: lengthPenalty must be a finite number, got ${lp}`);
+    if (!Number.isFinite(lp)) throw new RangeError(`${who}: lengthPenalty must be a finite number, got ${lp}`);
+  }
+  return maskPositions;
+}
+
+/** The result of filling `context`'s masks (at `maskPositions`) with `fills`, in context order. */
+function fillResult(context: ArrayLike<number>, maskPositions: readonly number[], fills: BlankFill[]): FillBlanksResult {
+  const filled: number[] = [];
+  let b = 0;
+  for (let i = 0; i < context.length; i++) {
+    if (b < maskPositions.length && maskPositions[b] === i) filled.push(...fills[b++]!.tokens);
+    else filled.push(context[i]!);
+  }
+  return { blanks: fills.map((f) => f.tokens), finished: fills.map((f) => f.finished), filled, fills };
+}
+
+/**
+ * Greedy or sampled blank filling (one token per step, left to right) as a state machine, so that
+ * any decoder with a key/value cache can drive it, synchronously or not — fillBlanks with the KV
+ * cache, @blankglm/onnx with ONNX Runtime's asynchronous runs:
+ *
+ *     for (let feed = f.next(); feed; feed = f.next()) f.accept(decode(feed)); // after prefill(context)
+ *     f.result();
+ *
+ * `next()` gives the tokens to feed ([token, position, block position], one or two: a cut-off
+ * span's last token goes in with the next blank's sop), `accept` takes their logits [k, vocab].
+ */
+export class StepwiseFill {
+  /** Every Part-B token fed so far (the cache row after the context). */
+  private readonly fed: FedToken[] = [];
+  private readonly fills: BlankFill[] = [];
+  private readonly constraints: { eopId: number; minTokens: number; noRepeatNgramSize: number };
+  private readonly choose: NextTokenChooser;
+  private pending: FedToken[] = [];
+  private blank = -1;
+  private step = 0;
+  private tokens: number[] = [];
+  private tokenLogProbs: number[] = [];
+
+  /** `options` checked by checkFillBlanksOptions (`maskPositions` its answer); strategy greedy or sample. */
+  constructor(
+    private readonly context: ArrayLike<number>,
+    private readonly maskPositions: readonly number[],
+    private readonly options: FillBlanksOptions,
+    private readonly vocab: number,
+  ) {
+    const strategy = options.strategy ?? { kind: 'greedy' };
+    if (strategy.kind === 'beam') throw new RangeError('StepwiseFill: beam search feeds several rows; fillBlanks runs it');
+    this.constraints = { eopId: options.eopId, minTokens: options.minTokens ?? 0, noRepeatNgramSize: options.noRepeatNgramSize ?? 0 };
+    this.choose = options.choose ?? (strategy.kind === 'sample' ? (l: Float32Array) => sampleToken(l, strategy, strategy.rng) : greedy);
+    this.startBlank();
+  }
+
+  /** The tokens to feed next, or null when every blank is filled. */
+  next(): readonly FedToken[] | null {
+    return this.blank < this.maskPositions.length ? this.pending : null;
+  }
+
+  /** Takes the logits [k, vocab] of the k tokens next() gave, and picks the next token. */
+  accept(logits: Float32Array): void {
+    const V = this.vocab;
+    const k = this.pending.length;
+    if (k === 0 || this.blank >= this.maskPositions.length) throw new Error('StepwiseFill.accept: nothing was fed (next() returned null)');
+    if (logits.length !== k * V) throw new RangeError(`StepwiseFill.accept: expected ${k} × ${V} logits, got ${logits.length}`);
+    this.fed.push(...this.pending);
+    this.pending = [];
+    const row = logits.slice((k - 1) * V, k * V);
+    this.options.onStep?.({ blank: this.blank, step: this.step, rows: [this.fed], logits: row });
+    const logp = logSoftmax(row);
+    applyConstraints(row, this.tokens, this.constraints);
+    const next = this.choose(row, { blank: this.blank, step: this.step });
+    this.tokenLogProbs.push(logp[next]!);
+    const maskPos = this.maskPositions[this.blank]!;
+    const finished = next === this.constraints.eopId;
+    if (!finished) {
+      this.tokens.push(next);
+      // Fed at the next step — or, when this was the last step, together with the next blank's sop.
+      this.pending.push([next, maskPos, this.tokens.length + 1]);
+    }
+    if (finished || ++this.step === this.options.maxTokens) {
+      const logProb = this.tokenLogProbs.reduce((a, b) => a + b, 0);
+      const { tokens, tokenLogProbs } = this;
+      this.fills.push({ maskPosition: maskPos, maskId: this.context[maskPos]!, tokens, finished, tokenLogProbs, logProb, score: logProb });
+      this.startBlank();
+    }
+  }
+
+  /** The fills, once next() has returned null. */
+  result(): FillBlanksResult {
+    if (this.next()) throw new Error(`StepwiseFill.result: blank ${this.blank} of ${this.maskPositions.length} is not filled yet`);
+    return fillResult(this.context, this.maskPositions, this.fills);
+  }
+
+  private startBlank(): void {
+    this.blank++;
+    this.step = 0;
+    this.tokens = [];
+    this.tokenLogProbs = [];
+    if (this.blank < this.maskPositions.length) this.pending.push([this.options.sopId, this.maskPositions[this.blank]!, 1]);
   }
 }
 
@@ -143,11 +247,8 @@ function checkOptions(model: GlmModel, n: number, maskCount: number, o: FillBlan
  */
 export function fillBlanks(model: GlmModel, context: ArrayLike<number>, options: FillBlanksOptions): FillBlanksResult {
   const n = context.length;
-  const maskPositions = findMasks(context, options.maskIds);
-  checkOptions(model, n, maskPositions.length, options);
-  const { sopId, eopId, maxTokens, onStep } = options;
-  const constraints = { eopId, minTokens: options.minTokens ?? 0, noRepeatNgramSize: options.noRepeatNgramSize ?? 0 };
-  const strategy = options.strategy ?? { kind: 'greedy' };
+  const maskPositions = checkFillBlanksOptions(model.positionRows, context, options);
+  const { maxTokens } = options;
   const V = model.config.vocab_size;
 
   // Each blank feeds at most maxTokens + 1 tokens: sop, maxTokens − 1 generated ones, and a cut-off
@@ -155,60 +256,44 @@ export function fillBlanks(model: GlmModel, context: ArrayLike<number>, options:
   const cache = new KvCache(model, { batchSize: 1, capacity: n + maskPositions.length * (maxTokens + 1) });
   try {
     cache.prefill({ inputIds: context, positionIds: Int32Array.from({ length: n }, (_, i) => i), blockPositionIds: new Int32Array(n) });
-    // Part-B tokens in the (single-row) cache so far, and tokens not yet fed to the model.
-    let fed: FedToken[] = [];
-    let pending: FedToken[] = [];
-    const fills: BlankFill[] = [];
-    maskPositions.forEach((maskPos, blank) => {
-      pending.push([sopId, maskPos, 1]);
-      let fill: Omit<BlankFill, 'maskPosition' | 'maskId'>;
-      if (strategy.kind === 'beam') {
-        const committed = cache.length + pending.length - 1; // after this blank's first call, without its sop
-        const committedFed = [...fed, ...pending.slice(0, -1)];
-        const best = beamBlank(cache, { blank, maskPos, fed, first: pending, strategy, constraints, maxTokens, V, onStep });
-        cache.reorder([0]);
-        cache.truncate(committed);
-        fed = committedFed;
-        pending = [[sopId, maskPos, 1], ...best.tokens.map((t, k): FedToken => [t, maskPos, k + 2])];
-        fill = { ...best, score: best.score };
-      } else {
-        const choose = options.choose ?? (strategy.kind === 'sample' ? (l: Float32Array) => sampleToken(l, strategy, strategy.rng) : greedy);
-        const tokens: number[] = [];
-        const tokenLogProbs: number[] = [];
-        let finished = false;
-        for (let step = 0; step < maxTokens; step++) {
-          const logits = cache.decode(pending.map((p) => p[0]), pending.map((p) => p[1]), pending.map((p) => p[2]));
-          fed.push(...pending);
-          const row = logits.slice((pending.length - 1) * V, pending.length * V);
-          onStep?.({ blank, step, rows: [fed], logits: row });
-          const logp = logSoftmax(row);
-          applyConstraints(row, tokens, constraints);
-          const next = choose(row, { blank, step });
-          pending = [];
-          tokenLogProbs.push(logp[next]!);
-          if (next === eopId) {
-            finished = true;
-            break;
-          }
-          tokens.push(next);
-          // Fed at the next step — or, when this was the last step, together with the next blank's sop.
-          pending.push([next, maskPos, tokens.length + 1]);
-        }
-        const logProb = tokenLogProbs.reduce((a, b) => a + b, 0);
-        fill = { tokens, finished, tokenLogProbs, logProb, score: logProb };
-      }
-      fills.push({ maskPosition: maskPos, maskId: context[maskPos]!, ...fill });
-    });
-    const filled: number[] = [];
-    let b = 0;
-    for (let i = 0; i < n; i++) {
-      if (b < maskPositions.length && maskPositions[b] === i) filled.push(...fills[b++]!.tokens);
-      else filled.push(context[i]!);
+    if (options.strategy?.kind !== 'beam') {
+      const f = new StepwiseFill(context, maskPositions, options, V);
+      for (let feed = f.next(); feed; feed = f.next()) f.accept(cache.decode(feed.map((p) => p[0]), feed.map((p) => p[1]), feed.map((p) => p[2])));
+      return f.result();
     }
-    return { blanks: fills.map((f) => f.tokens), finished: fills.map((f) => f.finished), filled, fills };
+    return fillBeams(cache, V, context, maskPositions, options, options.strategy);
   } finally {
     cache.dispose();
   }
+}
+
+/** Beam search blank by blank, in a prefilled single-row cache. */
+function fillBeams(
+  cache: KvCache,
+  V: number,
+  context: ArrayLike<number>,
+  maskPositions: readonly number[],
+  options: FillBlanksOptions,
+  strategy: Extract<DecodingStrategy, { kind: 'beam' }>,
+): FillBlanksResult {
+  const { sopId, eopId, maxTokens, onStep } = options;
+  const constraints = { eopId, minTokens: options.minTokens ?? 0, noRepeatNgramSize: options.noRepeatNgramSize ?? 0 };
+  // Part-B tokens in the (single-row) cache so far, and tokens not yet fed to the model.
+  let fed: FedToken[] = [];
+  let pending: FedToken[] = [];
+  const fills: BlankFill[] = [];
+  maskPositions.forEach((maskPos, blank) => {
+    pending.push([sopId, maskPos, 1]);
+    const committed = cache.length + pending.length - 1; // after this blank's first call, without its sop
+    const committedFed = [...fed, ...pending.slice(0, -1)];
+    const best = beamBlank(cache, { blank, maskPos, fed, first: pending, strategy, constraints, maxTokens, V, onStep });
+    cache.reorder([0]);
+    cache.truncate(committed);
+    fed = committedFed;
+    pending = [[sopId, maskPos, 1], ...best.tokens.map((t, k): FedToken => [t, maskPos, k + 2])];
+    fills.push({ maskPosition: maskPos, maskId: context[maskPos]!, ...best, score: best.score });
+  });
+  return fillResult(context, maskPositions, fills);
 }
 
 interface BeamContext {

@@ -77,6 +77,29 @@ describe('forward leaves the target losses on the device until they are used', (
     expect({ ...first }.loss).toBe(first.loss);
     expect(JSON.parse(JSON.stringify(first)).loss).toBeCloseTo(first.loss!, 6);
   });
+
+  it('dispose frees every unread result even when reading one fails; that result reports the failure when asked', () => {
+    const ref = createReferenceBackend();
+    let failReads = false;
+    const backend = new Proxy(ref, {
+      get(target, prop, receiver) {
+        if (prop === 'read') {
+          return (...a: Parameters<Backend['read']>) => {
+            if (failReads) throw new Error('device lost (injected)');
+            return target.read(...a);
+          };
+        }
+        const v = Reflect.get(target, prop, receiver);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const model = GlmModel.create(backend, microConfig(), { rng: new Rng(5) });
+    const results = [model.forward(batch(), { mode: 'eval' }), model.forward(batch(), { mode: 'eval' })];
+    failReads = true;
+    model.dispose();
+    expect(backend.liveBuffers()).toBe(0);
+    for (const r of results) expect(() => r.loss).toThrow(/device lost \(injected\)/);
+  });
 });
 
 describe('AdamW.update with a known gradient norm', () => {

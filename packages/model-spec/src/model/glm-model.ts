@@ -835,8 +835,15 @@ export class GlmModel {
   }
 
   /** Reads the oldest target losses nobody has looked at yet (each holds a device buffer) until at most `keep` remain. */
-  private settleScores(keep: number): void {
-    for (const s of [...this.unreadScores].slice(0, Math.max(0, this.unreadScores.size - keep))) s.settle();
+  private settleScores(keep: number, ignoreErrors = false): void {
+    for (const s of [...this.unreadScores].slice(0, Math.max(0, this.unreadScores.size - keep))) {
+      try {
+        s.settle();
+      } catch (e) {
+        // dispose(): a device error while reading is reported by that result when asked; its buffers are freed either way.
+        if (!ignoreErrors) throw e;
+      }
+    }
   }
 
   /** Whether a kept forward pass is waiting for backward(). */
@@ -852,13 +859,7 @@ export class GlmModel {
   dispose(): void {
     if (this.disposed) return;
     this.releaseState();
-    for (const pending of [...this.unreadScores]) {
-      try {
-        pending.settle();
-      } catch {
-        // A device error while reading: its result reports it when asked; the buffers are freed either way.
-      }
-    }
+    this.settleScores(0, true);
     for (const t of this.paramByName.values()) this.backend.free(t);
     if (this.low) for (const { copy } of this.low.all) this.backend.free(copy);
     if (this.gradByName) for (const t of this.gradByName.values()) this.backend.free(t);

@@ -48,6 +48,24 @@ for (const [glm, bert, precision] of [['glm-base', 'bert-base', 'bf16'], ['glm-b
     row(`${glm} ${precision}${variant} b${g?.batch ?? '?'} vs ${bert} b${e?.batch ?? '?'}`, tps(g), tps(e), tps(c), g && e ? `${(g.tokensPerSecond / e.tokensPerSecond).toFixed(2)}x` : '—', g?.mfuVsBf16Peak !== undefined ? `${(100 * g.mfuVsBf16Peak).toFixed(1)}%` : '—');
   }
 }
+// Issue 6's targets, from the fastest variant a change could ship (not zero-fill, the code path
+// before 'uninitialized' outputs; finite losses; ln-split joins the bench only after its checks).
+lines.push('');
+const checksOk = core?.results?.length ? core.results.every((r) => r.ok) : false;
+lines.push(`GPU checks: ${core?.results?.length ? `${core.results.filter((r) => r.ok).length}/${core.results.length} passed` : 'no result'}`);
+for (const [glm, bert, target] of [['glm-base', 'bert-base', 1.5], ['glm-large', 'bert-large', 1.3]]) {
+  const e = find(eager, bert, 'eager');
+  const best = (bench?.train ?? [])
+    .filter((r) => r.model === glm && r.precision === 'bf16' && r.variant !== 'zero-fill' && r.lossesFinite !== false)
+    .sort((a, b) => b.tokensPerSecond - a.tokensPerSecond)[0];
+  if (!best || !e) {
+    lines.push(`target ${glm} >= ${target.toFixed(2)}x ${bert} eager: NOT MEASURED (${!best ? 'no blankglm run' : 'no HF eager run'})`);
+    continue;
+  }
+  const ratio = best.tokensPerSecond / e.tokensPerSecond;
+  const verdict = ratio >= target ? (checksOk ? 'MET' : `MET, but the GPU checks ${core?.results?.length ? 'did not all pass' : 'gave no result'}`) : 'NOT MET';
+  lines.push(`target ${glm} >= ${target.toFixed(2)}x ${bert} eager: ${ratio.toFixed(3)}x with variant ${best.variant ?? 'default'} (${tps(best)} vs ${tps(e)} tokens/s): ${verdict}`);
+}
 for (const g of bench?.train ?? []) {
   if (!g.profile) continue;
   lines.push('');

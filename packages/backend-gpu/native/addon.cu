@@ -591,7 +591,8 @@ static void opLayerNormBackward(const Call& c) {
     return;
   }
   const bool accumulate = c.b("accumulate");
-  if (!x.bf && !gamma.bf && !dx.bf && S.lnSplit) {
+  // The split path reads dy and x again after dx is written: only for a dx of its own.
+  if (!x.bf && !gamma.bf && !dx.bf && S.lnSplit && dx.p != dy.p && dx.p != x.p) {
     const int chunks = (R + LN_COLSUM_ROWS - 1) / LN_COLSUM_ROWS;
     Scratch partial((size_t)chunks * 2 * H * sizeof(double), "layerNormBackward column sums");
     const float *xp = (const float*)x.p, *gp = (const float*)gamma.p;

@@ -3,7 +3,7 @@
 import type { OpArgs, OpName } from '@blankglm/tensor';
 import { describe, expect, it } from 'vitest';
 import { formatReport, runConformance, THRESHOLDS, type ConformanceReport } from '../src/index.js';
-import { FaultyBackend, type Fault } from './faulty-backend.js';
+import { FaultyBackend, rewriteOutput, type Fault } from './faulty-backend.js';
 
 /** Ops run next to the faulty one: they must keep passing (the fault is attributed to its op only). */
 const BYSTANDERS: OpName[] = ['copy', 'fill', 'dropoutAdd', 'linearBackward'];
@@ -27,28 +27,17 @@ function expectOnlyTargetFails(report: ConformanceReport, target: OpName): void 
  * the error is δ·y, and NMSE divides Σ(δy)² by E = min(Σy², Σ(y−y₀)²), so δ² = factor·threshold·E/Σy².
  */
 function perturbOutput(factor: number): Fault {
-  const before = new Map<number, Float32Array>();
-  return {
-    before: (op, args, inner) => {
-      if (op === 'linear') before.set((args as OpArgs['linear']).y.id, inner.read((args as OpArgs['linear']).y) as Float32Array);
-    },
-    after: (op, args, inner) => {
-      if (op !== 'linear') return;
-      const y = (args as OpArgs['linear']).y;
-      const y0 = before.get(y.id)!;
-      if (!y0.every(Number.isFinite)) return; // the harness's run over NaN outputs: sized against the first run only
-      const data = inner.read(y) as Float32Array;
-      let resultSq = 0;
-      let changeSq = 0;
-      for (let i = 0; i < data.length; i++) {
-        resultSq += data[i]! ** 2;
-        changeSq += (data[i]! - y0[i]!) ** 2;
-      }
-      const delta = Math.sqrt((factor * THRESHOLDS.matmul * Math.min(resultSq, changeSq)) / resultSq);
-      for (let i = 0; i < data.length; i++) data[i] = data[i]! * (1 + delta);
-      inner.write(y, data);
-    },
-  };
+  return rewriteOutput('linear', (a) => a.y, (data, y0) => {
+    if (!y0.every(Number.isFinite)) return null; // the harness's run over NaN outputs: sized against the first run only
+    let resultSq = 0;
+    let changeSq = 0;
+    for (let i = 0; i < data.length; i++) {
+      resultSq += data[i]! ** 2;
+      changeSq += (data[i]! - y0[i]!) ** 2;
+    }
+    const delta = Math.sqrt((factor * THRESHOLDS.matmul * Math.min(resultSq, changeSq)) / resultSq);
+    return data.map((v) => v * (1 + delta));
+  });
 }
 
 describe('fault injection', () => {
@@ -218,20 +207,8 @@ describe('fault injection', () => {
   });
 
   it('a kernel that overwrites where it must accumulate (dx = instead of dx +=) fails only the accumulate cases', () => {
-    const before = new Map<number, Float32Array>();
     const report = runWith(
-      {
-        before: (op, args, inner) => {
-          const a = args as OpArgs['linearBackward'];
-          if (op === 'linearBackward' && a.accumulate && a.dx) before.set(a.dx.id, inner.read(a.dx) as Float32Array);
-        },
-        after: (op, args, inner) => {
-          const a = args as OpArgs['linearBackward'];
-          if (op !== 'linearBackward' || !a.accumulate || !a.dx) return;
-          const old = before.get(a.dx.id)!;
-          inner.write(a.dx, (inner.read(a.dx) as Float32Array).map((v, i) => v - old[i]!));
-        },
-      },
+      rewriteOutput('linearBackward', (a) => (a.accumulate ? a.dx : null), (now, old) => now.map((v, i) => v - old[i]!)),
       'linearBackward',
     );
     for (const c of report.cases.filter((r) => r.op === 'linearBackward')) {
@@ -241,19 +218,8 @@ describe('fault injection', () => {
     }
   });
   it("a kernel whose output depends on what the buffer held (y = 0·y_old + …) passes over random data and fails over NaN", () => {
-    const before = new Map<number, Float32Array>();
     const report = runWith(
-      {
-        before: (op, args, inner) => {
-          if (op === 'layerNorm') before.set((args as OpArgs['layerNorm']).y.id, inner.read((args as OpArgs['layerNorm']).y) as Float32Array);
-        },
-        after: (op, args, inner) => {
-          if (op !== 'layerNorm') return;
-          const y = (args as OpArgs['layerNorm']).y;
-          const old = before.get(y.id)!;
-          inner.write(y, (inner.read(y) as Float32Array).map((v, i) => v + 0 * old[i]!));
-        },
-      },
+      rewriteOutput('layerNorm', (a) => a.y, (now, old) => now.map((v, i) => v + 0 * old[i]!)),
       'layerNorm',
     );
     expectOnlyTargetFails(report, 'layerNorm');

@@ -12,6 +12,32 @@ export interface Fault {
   ledger?: Partial<Record<OpName, string>>;
 }
 
+/**
+ * A fault that rewrites one output of `op` after it ran, from its new values and what the buffer
+ * held before the call: `output` picks the tensor (null: leave the call alone), `rewrite` returns
+ * the values to write (null: leave them).
+ */
+export function rewriteOutput<K extends OpName>(
+  op: K,
+  output: (args: OpArgs[K]) => Tensor | null,
+  rewrite: (now: Float32Array, old: Float32Array) => Float32Array | null,
+): Fault {
+  const before = new Map<number, Float32Array>();
+  const pick = (o: OpName, args: OpArgs[OpName]): Tensor | null => (o === op ? output(args as OpArgs[K]) : null);
+  return {
+    before: (o, args, inner) => {
+      const t = pick(o, args);
+      if (t) before.set(t.id, inner.read(t) as Float32Array);
+    },
+    after: (o, args, inner) => {
+      const t = pick(o, args);
+      if (!t) return;
+      const next = rewrite(inner.read(t) as Float32Array, before.get(t.id)!);
+      if (next) inner.write(t, next);
+    },
+  };
+}
+
 export class FaultyBackend implements Backend {
   readonly name: string;
   readonly device: DeviceInfo;

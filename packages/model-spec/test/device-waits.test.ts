@@ -8,20 +8,27 @@ import { describe, expect, it } from 'vitest';
 import { AdamW, GlmModel, MAX_UNREAD_SCORES } from '../src/index.js';
 import { blankSample, microConfig, patternText, rowsBatch } from './model-helpers.js';
 
-/** A reference backend that counts read() calls and runs of each op (single calls and sequences). */
-function countingBackend(): { backend: Backend; reads: () => number; runs: (op: OpName) => number } {
-  const ref = createReferenceBackend();
-  let reads = 0;
-  const runs = new Map<string, number>();
-  const count = (op: string): void => void runs.set(op, (runs.get(op) ?? 0) + 1);
-  const backend = new Proxy(ref, {
+/** A reference backend with some of its methods replaced (each given the real backend). */
+function wrappedReference(overrides: Partial<Record<'read' | 'run' | 'runSequence', (target: Backend) => unknown>>): Backend {
+  return new Proxy(createReferenceBackend(), {
     get(target, prop, receiver) {
-      if (prop === 'read') return (...a: Parameters<Backend['read']>) => (reads++, target.read(...a));
-      if (prop === 'run') return (op: OpName, args: never) => (count(op), target.run(op, args));
-      if (prop === 'runSequence') return (calls: Parameters<NonNullable<Backend['runSequence']>>[0]) => (calls.forEach((c) => count(c.op)), target.runSequence(calls));
+      const override = overrides[prop as keyof typeof overrides];
+      if (override) return override(target);
       const v = Reflect.get(target, prop, receiver);
       return typeof v === 'function' ? v.bind(target) : v;
     },
+  });
+}
+
+/** A reference backend that counts read() calls and runs of each op (single calls and sequences). */
+function countingBackend(): { backend: Backend; reads: () => number; runs: (op: OpName) => number } {
+  let reads = 0;
+  const runs = new Map<string, number>();
+  const count = (op: string): void => void runs.set(op, (runs.get(op) ?? 0) + 1);
+  const backend = wrappedReference({
+    read: (target) => (...a: Parameters<Backend['read']>) => (reads++, target.read(...a)),
+    run: (target) => (op: OpName, args: never) => (count(op), target.run(op, args)),
+    runSequence: (target) => (calls: Parameters<NonNullable<Backend['runSequence']>>[0]) => (calls.forEach((c) => count(c.op)), target.runSequence!(calls)),
   });
   return { backend, reads: () => reads, runs: (op) => runs.get(op) ?? 0 };
 }
@@ -79,18 +86,11 @@ describe('forward leaves the target losses on the device until they are used', (
   });
 
   it('dispose frees every unread result even when reading one fails; that result reports the failure when asked', () => {
-    const ref = createReferenceBackend();
     let failReads = false;
-    const backend = new Proxy(ref, {
-      get(target, prop, receiver) {
-        if (prop === 'read') {
-          return (...a: Parameters<Backend['read']>) => {
-            if (failReads) throw new Error('device lost (injected)');
-            return target.read(...a);
-          };
-        }
-        const v = Reflect.get(target, prop, receiver);
-        return typeof v === 'function' ? v.bind(target) : v;
+    const backend = wrappedReference({
+      read: (target) => (...a: Parameters<Backend['read']>) => {
+        if (failReads) throw new Error('device lost (injected)');
+        return target.read(...a);
       },
     });
     const model = GlmModel.create(backend, microConfig(), { rng: new Rng(5) });

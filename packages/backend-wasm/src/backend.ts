@@ -4,7 +4,9 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import {
   OP_NAMES,
+  checkAllocInit,
   validateOpArgs,
+  type AllocInit,
   type Backend,
   type DeviceInfo,
   type DType,
@@ -130,8 +132,10 @@ export class WasmBackend implements Backend {
     return this.pool.ready();
   }
 
-  alloc(dtype: DType, size: number, label?: string): Tensor {
+  /** Every buffer comes zero-filled from the arena, 'uninitialized' ones too. */
+  alloc(dtype: DType, size: number, label?: string, init: AllocInit = 'zeros'): Tensor {
     this.checkNotDisposed();
+    checkAllocInit(init, label);
     return this.arena.alloc(dtype, size, label);
   }
 

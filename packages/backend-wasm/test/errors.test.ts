@@ -85,6 +85,14 @@ describe('variants', () => {
 });
 
 describe('memory', () => {
+  it("accepts alloc's init ('uninitialized' buffers come zero-filled too) and names a bad one", () => {
+    const b = createWasmBackend({ threads: 1 });
+    const t = b.alloc('f32', 4, 'out', 'uninitialized');
+    expect(Array.from(b.read(t))).toEqual([0, 0, 0, 0]);
+    expect(() => b.alloc('f32', 1, 'x', 'random' as never)).toThrow(/alloc 'x': init must be 'zeros' or 'uninitialized', got 'random'/);
+    b.dispose();
+  });
+
   it('an allocation past the memory limit fails with the numbers and a suggestion', () => {
     const b = createWasmBackend({ threads: 1, memoryLimitBytes: 64 << 20 });
     const a = b.alloc('f32', 8 << 20, 'big'); // 32 MiB

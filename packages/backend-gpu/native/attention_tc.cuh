@@ -42,6 +42,8 @@ __device__ inline void mmaBf16(float (&c)[4], const uint32_t (&a)[4], uint32_t b
       "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#elif defined(BLANKGLM_EMU)
+  emu::mmaM16N8K16(c, a, b0, b1);
 #endif
 }
 

@@ -27,6 +27,9 @@ __device__ inline uint32_t sharedAddress(const void* p) { return (uint32_t)__cvt
 __device__ inline void cpAsync16(void* dst, const void* src, bool valid) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(sharedAddress(dst)), "l"(src), "r"(valid ? 16 : 0));
+#elif defined(BLANKGLM_EMU)
+  if (valid) memcpy(dst, src, 16);
+  else memset(dst, 0, 16);
 #endif
 }
 __device__ inline void cpAsyncCommit() {
@@ -45,6 +48,8 @@ __device__ inline void cpAsyncWait() {
 __device__ inline void ldmatrixX4(uint32_t (&r)[4], const void* p) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n" : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(sharedAddress(p)));
+#elif defined(BLANKGLM_EMU)
+  emu::ldmatrixX4(r, p, false);
 #endif
 }
 __device__ inline void ldmatrixX4Trans(uint32_t (&r)[4], const void* p) {
@@ -52,6 +57,8 @@ __device__ inline void ldmatrixX4Trans(uint32_t (&r)[4], const void* p) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(sharedAddress(p)));
+#elif defined(BLANKGLM_EMU)
+  emu::ldmatrixX4(r, p, true);
 #endif
 }
 
@@ -145,9 +152,14 @@ constexpr float LOG2E = 1.4426950408889634f, LN2 = 0.6931471805599453f;
 
 /** 2^x in one MUFU instruction (subnormal results flush to 0; 2^−∞ = 0). */
 __device__ inline float fastExp2(float x) {
+#ifdef BLANKGLM_EMU
+  const float y = exp2f(x);
+  return std::fpclassify(y) == FP_SUBNORMAL ? 0.f : y;
+#else
   float y;
   asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
   return y;
+#endif
 }
 
 /**

@@ -151,7 +151,11 @@ static void releaseKeepBits(const void* lo = nullptr, const void* hi = nullptr) 
   }
 }
 
-static void* deviceAlloc(size_t bytes, const std::string& what) {
+/** What to do when the model's memory does not fit (parameters and optimizer state, or activations). */
+static const char* const MODEL_MEMORY_HINT =
+    "Use a smaller batch size or sequence length (activations grow linearly with both) or a smaller model, or free other GPU processes.";
+
+static void* deviceAlloc(size_t bytes, const std::string& what, const char* hint = MODEL_MEMORY_HINT) {
   if (bytes == 0) return nullptr;
   void* p = nullptr;
   cudaError_t e = cudaMallocAsync(&p, bytes, S.stream);
@@ -165,8 +169,7 @@ static void* deviceAlloc(size_t bytes, const std::string& what) {
     size_t freeB = 0, totalB = 0;
     cudaMemGetInfo(&freeB, &totalB);
     throw GpuError("GPU_OUT_OF_MEMORY", "out of GPU memory: " + what + " needs " + mib(bytes) + ", " + mib(freeB) + " free of " + mib(totalB) +
-                                            " on " + S.prop.name +
-                                            ". Use a smaller batch size or sequence length (memory grows linearly with both), or free other GPU processes.");
+                                            " on " + S.prop.name + ". " + hint);
   }
   CK(e);
   return p;
@@ -1595,7 +1598,7 @@ static napi_value Init(napi_env env, napi_callback_info info) {
       }
       ltCheck(S.gemm.lt.create(&S.gemm.handle), "Create");
       S.gemm.workspaceBytes = 32u << 20;
-      S.gemm.workspace = deviceAlloc(S.gemm.workspaceBytes, "the cuBLASLt workspace");
+      S.gemm.workspace = deviceAlloc(S.gemm.workspaceBytes, "the cuBLASLt workspace", "The backend itself does not fit: free other GPU processes.");
     }
     S.gemm.useBuiltin = builtin || !S.gemm.handle;
     return deviceInfo(env);

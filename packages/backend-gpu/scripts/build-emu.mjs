@@ -84,7 +84,7 @@ try {
     ],
     { stdio: 'inherit' },
   );
-  execFileSync(cxx, [...common, join(root, 'native', 'emu', 'cublaslt.cpp'), '-o', tmp('libcublasLt-emu.so')], { stdio: 'inherit' });
+  execFileSync(cxx, [...common, '-O3', join(root, 'native', 'emu', 'cublaslt.cpp'), '-o', tmp('libcublasLt-emu.so')], { stdio: 'inherit' });
 } catch {
   console.error(`[backend-gpu] ${cxx} failed building the CUDA emulator (command above)`);
   process.exit(1);

@@ -126,8 +126,12 @@ __attribute__((visibility("default"))) int cublasLtMatmul(void*, Desc* d, const 
     for (uint64_t i = 0; i < m; i++) {
       const float* ar = &a[i * k];
       const float* bc = &b[j * k];
-      float s = 0.f;
-      for (uint64_t p = 0; p < k; p++) s = fmaf(ar[p], bc[p], s);
+      float part[8] = {};  // eight running sums, so the loop is not one long dependency chain
+      uint64_t p = 0;
+      for (; p + 8 <= k; p += 8)
+        for (int q = 0; q < 8; q++) part[q] = fmaf(ar[p + q], bc[p + q], part[q]);
+      for (; p < k; p++) part[0] = fmaf(ar[p], bc[p], part[0]);
+      const float s = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
       float v = alpha * s;
       if (beta != 0.f) v += beta * load(C, lc->type, i + j * lc->ld);
       out[i + j * m] = v;

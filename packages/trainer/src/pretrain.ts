@@ -235,24 +235,41 @@ function isOutOfMemory(e: unknown): boolean {
   return typeof code === 'string' && code.endsWith('OUT_OF_MEMORY');
 }
 
-/** The first `rows` rows of a batch. */
-function firstRows(batch: GlmBatch, rows: number): GlmBatch {
+/**
+ * The `rows` rows of a batch with the most loss targets (ties: the earlier row): the worst case
+ * for memory among batches of that many rows, since the output projection and cross-entropy
+ * grow with the targets while the rest grows with the rows.
+ */
+function heaviestRows(batch: GlmBatch, rows: number): GlmBatch {
   const { seqLength: L, numSegments: S } = batch;
-  if (!Number.isInteger(rows) || rows < 1 || rows > batch.batchSize) throw new RangeError(`firstRows: rows must be 1..${batch.batchSize}, got ${rows}`);
-  const cut = <T extends Int32Array | Uint8Array>(a: T, per: number): T => a.slice(0, rows * per) as T;
+  if (!Number.isInteger(rows) || rows < 1 || rows > batch.batchSize) throw new RangeError(`heaviestRows: rows must be 1..${batch.batchSize}, got ${rows}`);
+  const targets = (r: number): number => {
+    let n = 0;
+    for (let i = r * L; i < (r + 1) * L; i++) n += batch.lossMask ? batch.lossMask[i]! : 1;
+    return n;
+  };
+  const order = Array.from({ length: batch.batchSize }, (_, r) => ({ r, n: targets(r) }))
+    .sort((a, b) => b.n - a.n || a.r - b.r)
+    .slice(0, rows)
+    .map((x) => x.r);
+  const pick = <T extends Int32Array | Uint8Array>(a: T, per: number): T => {
+    const out = new (a.constructor as new (n: number) => T)(rows * per);
+    order.forEach((r, k) => out.set(a.subarray(r * per, (r + 1) * per), k * per));
+    return out;
+  };
   return {
     batchSize: rows, seqLength: L, numSegments: S,
-    inputIds: cut(batch.inputIds, L), positionIds: cut(batch.positionIds, L), blockPositionIds: cut(batch.blockPositionIds, L), sep: cut(batch.sep, S),
-    ...(batch.segmentIds ? { segmentIds: cut(batch.segmentIds, L) } : {}),
-    ...(batch.targetIds ? { targetIds: cut(batch.targetIds, L) } : {}),
-    ...(batch.lossMask ? { lossMask: cut(batch.lossMask, L) } : {}),
+    inputIds: pick(batch.inputIds, L), positionIds: pick(batch.positionIds, L), blockPositionIds: pick(batch.blockPositionIds, L), sep: pick(batch.sep, S),
+    ...(batch.segmentIds ? { segmentIds: pick(batch.segmentIds, L) } : {}),
+    ...(batch.targetIds ? { targetIds: pick(batch.targetIds, L) } : {}),
+    ...(batch.lossMask ? { lossMask: pick(batch.lossMask, L) } : {}),
   };
 }
 
 /**
  * What to do when a step ran out of memory: halves the micro-batch until a training forward and
- * backward of `probe`'s first rows fit (the parameters are not touched), and names the flags that
- * keep the same windows per step through gradient accumulation.
+ * backward of `probe`'s heaviest rows fit (the parameters are not touched), and names the flags
+ * that keep the same windows per step through gradient accumulation.
  */
 function outOfMemoryAdvice(e: Error, c: PretrainConfig, model: GlmModel, probe: GlmBatch): string {
   const objective = blankInfillingObjective();
@@ -260,7 +277,7 @@ function outOfMemoryAdvice(e: Error, c: PretrainConfig, model: GlmModel, probe: 
   for (let rows = Math.min(probe.batchSize, c.batchSize) >> 1; rows >= 1 && fits === 0; rows >>= 1) {
     try {
       model.zeroGrad();
-      objective.trainStep(model, firstRows(probe, rows), { seed: 0, targetWeight: 1 });
+      objective.trainStep(model, heaviestRows(probe, rows), { seed: 0, targetWeight: 1 });
       model.backend.synchronize();
       fits = rows;
     } catch (err) {

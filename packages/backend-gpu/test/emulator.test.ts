@@ -12,7 +12,8 @@ process.env.BLANKGLM_GPU_ADDON = `${emuDir}gpu.node`;
 process.env.BLANKGLM_CUBLASLT = `${emuDir}libcublasLt-emu.so`;
 
 if (built) {
-  defineGpuSuite('cuda emulator', { fullTier: false });
+  // The full conformance tier takes minutes here: BLANKGLM_EMU_FULL=1 adds it.
+  defineGpuSuite('cuda emulator', { fullTier: process.env.BLANKGLM_EMU_FULL === '1' });
 } else {
   describe('cuda emulator', () => {
     it.skip(`not built (${emuDir}gpu.node is missing): scripts/build-emu.mjs needs g++ and the CUDA toolkit's headers`, () => {});

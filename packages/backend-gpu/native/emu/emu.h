@@ -13,8 +13,8 @@
 //    at a time, last first, up to the next __syncthreads, so a missing one shows as a wrong
 //    result. A barrier that can never be passed (threads waiting at different barriers) aborts
 //    the process with the kernel's name.
-//  - __shared__ variables are static thread_local: one copy per OS thread, which runs one block
-//    at a time.
+//  - __shared__ variables are static: one block runs at a time in the process (launches from
+//    several OS threads take turns).
 //  - Tensor-core instructions are emulated per their PTX fragment layouts (mma.m16n8k16 bf16,
 //    ldmatrix .x4 and .x4.trans); cp.async copies at once.
 //  - Device memory is host memory; fresh allocations are filled with 0xff bytes (NaN in f32 and
@@ -57,11 +57,12 @@
 #define __forceinline__ inline
 #define __launch_bounds__(...)
 #define __grid_constant__
-#define __shared__ static thread_local
+#define __shared__ static
 
 namespace emu {
 
-// ---- fibers: x86-64 System V context switch (callee-saved registers, MXCSR and the x87 control word) ----
+// ---- fibers: x86-64 System V context switch (the callee-saved registers; kernels never change the
+// floating-point control state, so MXCSR and the x87 control word are left alone) ----
 extern "C" void blankglm_emu_switch(void** saveSp, void* loadSp);
 asm(R"(
   .text
@@ -75,14 +76,8 @@ blankglm_emu_switch:
   pushq %r13
   pushq %r14
   pushq %r15
-  subq $8, %rsp
-  stmxcsr (%rsp)
-  fnstcw 4(%rsp)
   movq %rsp, (%rdi)
   movq %rsi, %rsp
-  ldmxcsr (%rsp)
-  fldcw 4(%rsp)
-  addq $8, %rsp
   popq %r15
   popq %r14
   popq %r13
@@ -98,15 +93,18 @@ constexpr int MAX_THREADS = 1024;
 enum FiberState : int { RUNNING, AT_BLOCK_BARRIER, AT_WARP_BARRIER, DONE };
 
 struct Fiber {
-  void* sp = nullptr;
+  void* sp = nullptr;  // null until the thread first runs
   FiberState state = DONE;
   uint3 tid;
   int linear = 0;
+  int stack = -1;
 };
 
 struct BlockRun {
   Fiber fibers[MAX_THREADS];
   char* stacks = nullptr;  // MAX_THREADS stacks, mapped once per OS thread
+  int freeStacks[MAX_THREADS];  // stacks of finished threads, reused while they are warm
+  int freeCount = 0, nextStack = 0;
   void* schedulerSp = nullptr;
   int current = 0;
   int count = 0;
@@ -118,9 +116,13 @@ struct BlockRun {
   uint64_t exchange[MAX_THREADS / 32][32][8];  // per warp, per lane: up to 8 words a warp operation shares
 };
 
+// One block runs at a time in the process (launches from several OS threads take turns: see
+// runGrid), so the block's state and the __shared__ variables are plain globals.
+inline BlockRun* currentRun = nullptr;
+
 inline BlockRun& run() {
-  static thread_local BlockRun* r = nullptr;
-  if (!r) {
+  BlockRun*& r = currentRun;
+  if (__builtin_expect(!r, 0)) {
     r = new BlockRun();
     void* s = mmap(nullptr, STACK_BYTES * MAX_THREADS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (s == MAP_FAILED) throw std::bad_alloc();
@@ -154,13 +156,6 @@ inline void* initialStack(char* base) {
   *--sp = 0;                            // alignment: fiberEntry starts with rsp ≡ 8 (mod 16), as after a call
   *--sp = (uint64_t)(void*)&fiberEntry;  // the address `ret` jumps to
   for (int i = 0; i < 6; i++) *--sp = 0;  // rbp rbx r12 r13 r14 r15
-  --sp;
-  uint32_t mxcsr;
-  uint16_t fcw;
-  asm volatile("stmxcsr %0" : "=m"(mxcsr));
-  asm volatile("fnstcw %0" : "=m"(fcw));
-  memcpy(sp, &mxcsr, 4);
-  memcpy((char*)sp + 4, &fcw, 2);
   return sp;
 }
 
@@ -183,17 +178,26 @@ inline void runBlock(BlockRun& r) {
     f.linear = t;
     f.tid = make_uint3(t % r.blockDim.x, (t / r.blockDim.x) % r.blockDim.y, t / (r.blockDim.x * r.blockDim.y));
     f.state = RUNNING;
-    f.sp = initialStack(r.stacks + (size_t)t * STACK_BYTES);
+    f.sp = nullptr;
+    f.stack = -1;
   }
+  r.freeCount = 0;
+  r.nextStack = 0;
   const int warps = (n + 31) / 32;
   for (;;) {
     for (int w = warps - 1; w >= 0; w--) {
       const int first = w * 32, last = first + 32 < n ? first + 32 : n;
       for (;;) {
         for (int t = first; t < last; t++) {
-          if (r.fibers[t].state != RUNNING) continue;
+          Fiber& f = r.fibers[t];
+          if (f.state != RUNNING) continue;
+          if (!f.sp) {  // first run: a stack a finished thread left, else a new one
+            f.stack = r.freeCount > 0 ? r.freeStacks[--r.freeCount] : r.nextStack++;
+            f.sp = initialStack(r.stacks + (size_t)f.stack * STACK_BYTES);
+          }
           r.current = t;
-          blankglm_emu_switch(&r.schedulerSp, r.fibers[t].sp);
+          blankglm_emu_switch(&r.schedulerSp, f.sp);
+          if (f.state == DONE) r.freeStacks[r.freeCount++] = f.stack;
         }
         bool any = false, all = true;
         for (int t = first; t < last; t++) {
@@ -224,6 +228,8 @@ inline void runBlock(BlockRun& r) {
 }
 
 inline void runGrid(const char* kernel, dim3 grid, dim3 block, void (*body)(void*), void* closure) {
+  static std::mutex oneAtATime;
+  std::lock_guard<std::mutex> lock(oneAtATime);
   BlockRun& r = run();
   const long long n = (long long)block.x * block.y * block.z;
   if (n < 1 || n > MAX_THREADS || grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.y > 65535 || grid.z > 65535)

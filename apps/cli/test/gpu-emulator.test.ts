@@ -2,37 +2,16 @@
 // pretraining with a checkpoint resume, blank filling against the reference backend, and running
 // out of device memory, as a user meets them. Spawned runs use apps/cli/dist (build first).
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { embeddedCorpusFiles } from '@blankglm/data';
 import { describe, expect, it } from 'vitest';
+import { microWorkspace, trainLosses } from './micro-run.js';
 
 const MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'main.js');
 const EMU = join(dirname(createRequire(import.meta.url).resolve('@blankglm/backend-gpu/package.json')), 'build', 'emu');
 const built = existsSync(join(EMU, 'gpu.node')) && existsSync(join(EMU, 'libcublasLt-emu.so'));
-
-const MICRO = {
-  preset: 'glm-tiny',
-  model: { num_layers: 1, hidden_size: 32, num_attention_heads: 2, max_sequence_length: 64 },
-  batchSize: 2,
-  seqLength: 32,
-  lr: 0.003,
-  warmup: 0.2,
-  objective: 'mixture',
-  validFraction: 0.05,
-  evalBatches: 1,
-};
-
-function workspace(): string {
-  const cwd = mkdtempSync(join(tmpdir(), 'blankglm-cli-gpu-emu-'));
-  const book = embeddedCorpusFiles().find((f) => f.path.endsWith('melville-moby_dick.txt'))!;
-  writeFileSync(join(cwd, 'corpus.txt'), readFileSync(book.path, 'utf8').replace(/\r\n/g, '\n').slice(20_000, 80_000));
-  writeFileSync(join(cwd, 'micro.json'), JSON.stringify(MICRO));
-  return cwd;
-}
 
 function cli(argv: string[], cwd: string, env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((res) => {
@@ -48,16 +27,11 @@ function cli(argv: string[], cwd: string, env: Record<string, string> = {}): Pro
   });
 }
 
-function trainLosses(outDir: string): Map<number, number> {
-  const lines = readFileSync(join(outDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; step: number; loss: number });
-  return new Map(lines.filter((r) => r.kind === 'train').map((r) => [r.step, r.loss]));
-}
-
 const pretrain = ['pretrain', '--config', 'micro.json', '--data', 'corpus.txt', '--backend', 'gpu', '--eval-every', '0'];
 
 describe.runIf(built)('blankglm on the CUDA backend (CPU emulator of the addon)', () => {
   it('pretrains in mixed precision, and a run resumed from its checkpoint continues it exactly', async () => {
-    const cwd = workspace();
+    const cwd = microWorkspace('blankglm-cli-gpu-emu-');
     const straight = await cli([...pretrain, '--out', 'a', '--steps', '4', '--checkpoint-every', '2', '--keep', '5'], cwd);
     expect(straight.code, straight.stderr).toBe(0);
     expect(straight.stdout).toMatch(/on the gpu backend \(bf16 products, f32 master weights\)/);
@@ -81,7 +55,7 @@ describe.runIf(built)('blankglm on the CUDA backend (CPU emulator of the addon)'
   }, 120_000);
 
   it('out of device memory: names what needed how much of what was free, and a micro-batch that then trains in the same memory', async () => {
-    const cwd = workspace();
+    const cwd = microWorkspace('blankglm-cli-gpu-emu-');
     const memory = { BLANKGLM_EMU_MEMORY: String(68 << 20) };
     const big = await cli([...pretrain, '--out', 'big', '--steps', '1', '--batch-size', '64'], cwd, memory);
     expect(big.code).not.toBe(0);

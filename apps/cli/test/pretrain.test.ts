@@ -3,13 +3,13 @@
 // (pnpm turbo run build --filter=@blankglm/cli...).
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PassThrough, Writable } from 'node:stream';
-import { embeddedCorpusFiles } from '@blankglm/data';
 import { runCli } from '../src/index.js';
+import { microWorkspace as workspace, trainLosses } from './micro-run.js';
 
 const MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'main.js');
 
@@ -26,32 +26,6 @@ async function run(argv: string[], cwd: string): Promise<{ code: number; stdout:
   const stderr = new Capture();
   const code = await runCli(argv, { stdout, stderr, stdin: new PassThrough(), cwd, isTTY: false });
   return { code, stdout: stdout.text, stderr: stderr.text };
-}
-
-const MICRO = {
-  preset: 'glm-tiny',
-  model: { num_layers: 1, hidden_size: 32, num_attention_heads: 2, max_sequence_length: 64 },
-  batchSize: 2,
-  seqLength: 32,
-  lr: 0.003,
-  warmup: 0.2,
-  objective: 'mixture',
-  validFraction: 0.05,
-  evalBatches: 1,
-};
-
-/** A folder with corpus.txt (60 kB of Moby Dick) and micro.json (the micro run settings). */
-function workspace(): string {
-  const cwd = mkdtempSync(join(tmpdir(), 'blankglm-cli-pretrain-'));
-  const book = embeddedCorpusFiles().find((f) => f.path.endsWith('melville-moby_dick.txt'))!;
-  writeFileSync(join(cwd, 'corpus.txt'), readFileSync(book.path, 'utf8').replace(/\r\n/g, '\n').slice(20_000, 80_000));
-  writeFileSync(join(cwd, 'micro.json'), JSON.stringify(MICRO));
-  return cwd;
-}
-
-function trainLosses(outDir: string): Map<number, number> {
-  const lines = readFileSync(join(outDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; step: number; loss: number });
-  return new Map(lines.filter((r) => r.kind === 'train').map((r) => [r.step, r.loss]));
 }
 
 function waitFor(predicate: () => boolean, timeoutMs: number): Promise<void> {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one prepared GPU run: from the repo root on the GPU machine (no network, no pnpm install,
-# no node_modules): nvidia-smi, the GPU checks (conformance quick, GLM-tiny tracking the
+# no node_modules): nvidia-smi, the GPU checks (conformance quick, parity with the PyTorch fixtures, GLM-tiny tracking the
 # reference in f32 and in bf16, checkpoint resume, determinism, the quick tier in bf16 with
 # tensor-core attention; buffers allocated 'uninitialized' start as NaN there, so a kernel reading
 # one before writing it fails), the training benchmark (bf16, with a per-op GPU time breakdown; f32 too
@@ -50,7 +50,7 @@ done
 
 stage env 20 bash -c 'node --version; python3 --version; ls -la .carry .carry/device packages/backend-gpu/build; ldconfig -p | grep -i cublaslt | head -3'
 stage nvidia-smi 20 nvidia-smi
-stage gpu-check 100 node .carry/device/gpu-check.mjs --stages quick,train,trainbf16,resume,determinism,bf16 --out "$OUT"
+stage gpu-check 100 node .carry/device/gpu-check.mjs --stages quick,parity,train,trainbf16,resume,determinism,bf16 --out "$OUT"
 # The two-pass layer-norm backward (an opt-in experiment): correctness on the card (conformance
 # quick and the layer-norm ops of the full tier, and GLM-tiny training in f32 and in bf16), then its
 # timing alone; it joins the training benchmark's variants only when both passed.

@@ -4,6 +4,7 @@
 import { defineConformanceTests } from '@blankglm/conformance/vitest';
 import { describe, expect, it } from 'vitest';
 import { createGpuBackend } from '../src/index.js';
+import { checkParity } from '../../model-spec/test/parity-helpers.js';
 import { checkDeterminism, checkResume, trackReferenceTraining } from './gpu-checks.js';
 
 export function defineGpuSuite(label: string, opts: { fullTier: boolean }): void {
@@ -12,6 +13,17 @@ export function defineGpuSuite(label: string, opts: { fullTier: boolean }): void
   defineConformanceTests(`${label} (quick)`, () => createGpuBackend());
   defineConformanceTests(`${label} (quick, bf16 tensors: bf16 products, tensor-core attention)`, () => createGpuBackend(), { dtype: 'bf16' });
   if (opts.fullTier) defineConformanceTests(`${label} (full)`, () => createGpuBackend(), { tier: 'full' });
+
+  describe(`${label} model`, () => {
+    it('matches the PyTorch fixtures of @blankglm/model-spec: logits, loss and the gradient of every parameter (f32)', () => {
+      const gpu = checked();
+      try {
+        console.log('parity relative errors:', checkParity(gpu));
+      } finally {
+        gpu.dispose();
+      }
+    });
+  });
 
   describe(`${label} training`, () => {
     it('GLM-tiny tracks the reference backend step by step (dropout, AdamW, clipping)', () => {

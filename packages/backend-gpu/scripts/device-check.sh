@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The one prepared GPU run: from the repo root on the GPU machine (no network, no pnpm install,
-# no node_modules): nvidia-smi, the GPU checks (conformance quick, parity with the PyTorch fixtures, GLM-tiny tracking the
-# reference in f32 and in bf16, checkpoint resume, determinism, the quick tier in bf16 with
-# tensor-core attention; buffers allocated 'uninitialized' start as NaN there, so a kernel reading
-# one before writing it fails), the training benchmark (bf16, with a per-op GPU time breakdown; f32 too
+# no node_modules): nvidia-smi, the GPU checks (conformance quick, parity with the PyTorch
+# fixtures, blank filling against the reference, GLM-tiny tracking the reference in f32 and in
+# bf16, checkpoint resume, determinism, the quick tier in bf16 with tensor-core attention; buffers
+# allocated 'uninitialized' start as NaN there, so a kernel reading one before writing it fails),
+# the training benchmark (bf16, with a per-op GPU time breakdown; f32 too
 # for the models in F32_MODELS, e.g. F32_MODELS=glm-base) beside its PyTorch peer (eager), and a
 # table. Stage limits sum to 510 s (about 220 s used on an H200). The torch.compile peer, the full conformance tier and the
 # scalar-attention bf16 run are separate: STAGES_EXTRA=1 adds them (about 200 s more).
@@ -50,7 +51,7 @@ done
 
 stage env 20 bash -c 'node --version; python3 --version; ls -la .carry .carry/device packages/backend-gpu/build; ldconfig -p | grep -i cublaslt | head -3'
 stage nvidia-smi 20 nvidia-smi
-stage gpu-check 100 node .carry/device/gpu-check.mjs --stages quick,parity,train,trainbf16,resume,determinism,bf16 --out "$OUT"
+stage gpu-check 100 node .carry/device/gpu-check.mjs --stages quick,parity,generation,train,trainbf16,resume,determinism,bf16 --out "$OUT"
 # The two-pass layer-norm backward (an opt-in experiment): correctness on the card (conformance
 # quick and the layer-norm ops of the full tier, and GLM-tiny training in f32 and in bf16), then its
 # timing alone; it joins the training benchmark's variants only when both passed.

@@ -28,7 +28,7 @@ step() {
     failed=1
   fi
 }
-step gpu-check node .carry/device/gpu-check.mjs --stages quick,parity,train,trainbf16,resume,determinism,bf16 --out "$OUT"
+step gpu-check node .carry/device/gpu-check.mjs --stages quick,parity,generation,train,trainbf16,resume,determinism,bf16 --out "$OUT"
 step lnsplit-check env BLANKGLM_GPU_LN_BACKWARD=split node .carry/device/gpu-check.mjs --stages quick,fullnorm,bf16,train,trainbf16 --out "$OUT/lnsplit"
 step decodesplit-check env BLANKGLM_GPU_DECODE_ATTENTION=split node .carry/device/gpu-check.mjs --stages quick --out "$OUT/decodesplit"
 step train-bench node .carry/device/train-bench.mjs --models glm-tiny --f32-models glm-tiny --variants zero-fill,default,ln-split --decode-variants "" --batch 2 --seq 128 --steps 1 --warmup 1 --no-profile --out "$OUT"

@@ -5,7 +5,7 @@ import { createReferenceBackend } from '@blankglm/backend-ref';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AdamW, GlmModel, getPreset, initParameters, type GlmConfig, type StateDict } from '@blankglm/model-spec';
+import { AdamW, GlmModel, fillBlanks, getPreset, initParameters, type FillBlanksOptions, type FillBlanksResult, type GlmConfig, type StateDict } from '@blankglm/model-spec';
 import { Rng, type Backend, type GlmBatch, type OpCall, type RngState, type Tensor } from '@blankglm/tensor';
 import { AnnealingLR, Trainer, blankInfillingObjective, loadTrainingCheckpoint, saveTrainingCheckpoint, type BatchSource } from '@blankglm/trainer';
 
@@ -372,4 +372,66 @@ export function checkResume(makeGpu: () => Backend, precision: 'f32' | 'bf16' = 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Blank filling with the key/value cache on the GPU against the reference backend, from the same
+ * weights: greedy, seeded sampling (top-k, temperature, no repeated bigrams) and beam search over
+ * two blanks of one context, once with each decode-attention kernel. Passes when every blank has
+ * the same tokens and its log-probability agrees within 1e-4 (relative).
+ */
+const EOP_LIFT = 1.2;
+
+export function checkGeneration(gpu: Backend & { setOptions?(o: { decodeAttention?: 'one-block' | 'split' }): unknown }): DeterminismResult {
+  const MASK = 3, SOP = 4, EOP = 5;
+  const config = trackingConfig();
+  const state = initParameters(config, new Rng(21));
+  // Lean the output towards <|endofpiece|> (its logit + EOP_LIFT) so that blanks end at varied lengths (a random model rarely ends one).
+  const E = state.get('word_embeddings.weight')!, bias = state.get('transformer.final_layernorm.bias')!;
+  let norm2 = 0;
+  for (let i = 0; i < config.hidden_size; i++) norm2 += E[EOP * config.hidden_size + i]! ** 2;
+  for (let i = 0; i < config.hidden_size; i++) bias[i]! += (EOP_LIFT / norm2) * E[EOP * config.hidden_size + i]!;
+  const rng = new Rng(22);
+  const context = Array.from({ length: 40 }, () => rng.intBetween(10, config.vocab_size - 1));
+  context[9] = MASK;
+  context[30] = MASK;
+  const base = { maskIds: [MASK], sopId: SOP, eopId: EOP, maxTokens: 8 };
+  const runs: [string, () => FillBlanksOptions][] = [
+    ['greedy', () => ({ ...base })],
+    ['sampling', () => ({ ...base, noRepeatNgramSize: 2, strategy: { kind: 'sample', rng: new Rng(23), temperature: 0.8, topK: 40 } })],
+    ['beam', () => ({ ...base, maxTokens: 6, strategy: { kind: 'beam', numBeams: 3 } })],
+  ];
+  const fill = (be: Backend, options: FillBlanksOptions): FillBlanksResult => {
+    const model = GlmModel.create(be, config, { stateDict: state });
+    try {
+      return fillBlanks(model, context, options);
+    } finally {
+      model.dispose();
+    }
+  };
+  const ref = createReferenceBackend();
+  const expected = runs.map(([, o]) => fill(ref, o()));
+  ref.dispose();
+  const problems: string[] = [];
+  let blanks = 0, ended = 0, worst = 0;
+  for (const decodeAttention of ['one-block', 'split'] as const) {
+    gpu.setOptions?.({ decodeAttention });
+    runs.forEach(([name, o], k) => {
+      const got = fill(gpu, o());
+      got.fills.forEach((f, b) => {
+        const want = expected[k]!.fills[b]!;
+        blanks++;
+        if (f.finished) ended++;
+        const rel = Math.abs(f.logProb - want.logProb) / Math.max(Math.abs(want.logProb), 1e-30);
+        worst = Math.max(worst, rel);
+        if (f.tokens.join(',') !== want.tokens.join(',') || f.finished !== want.finished || !(rel <= 1e-4)) {
+          problems.push(`${name}, ${decodeAttention} decode attention, blank ${b}: [${f.tokens}] log p ${f.logProb} vs the reference's [${want.tokens}] ${want.logProb}`);
+        }
+      });
+    });
+  }
+  gpu.setOptions?.({ decodeAttention: 'one-block' });
+  return problems.length === 0
+    ? { ok: true, detail: `greedy, sampling and beam search: ${blanks} blanks (${ended} ended with eop) as the reference fills them, with both decode-attention kernels; log p within ${worst.toExponential(2)}` }
+    : { ok: false, detail: problems.join('\n') };
 }

@@ -5,7 +5,7 @@ import { defineConformanceTests } from '@blankglm/conformance/vitest';
 import { describe, expect, it } from 'vitest';
 import { createGpuBackend } from '../src/index.js';
 import { checkParity } from '../../model-spec/test/parity-helpers.js';
-import { checkDeterminism, checkResume, trackReferenceTraining } from './gpu-checks.js';
+import { checkDeterminism, checkGeneration, checkResume, trackReferenceTraining } from './gpu-checks.js';
 
 export function defineGpuSuite(label: string, opts: { fullTier: boolean }): void {
   const checked = () => createGpuBackend({ uninitialized: 'nan' });
@@ -19,6 +19,17 @@ export function defineGpuSuite(label: string, opts: { fullTier: boolean }): void
       const gpu = checked();
       try {
         console.log('parity relative errors:', checkParity(gpu));
+      } finally {
+        gpu.dispose();
+      }
+    });
+
+    it('fills blanks with the key/value cache as the reference does (greedy, sampling, beam; both decode-attention kernels)', () => {
+      const gpu = checked();
+      try {
+        const r = checkGeneration(gpu);
+        console.log(r.detail);
+        expect(r.ok, r.detail).toBe(true);
       } finally {
         gpu.dispose();
       }

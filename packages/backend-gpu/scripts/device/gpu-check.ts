@@ -16,19 +16,19 @@
 // Stage 'parity' compares logits, loss and every gradient with model-spec's PyTorch fixtures
 // (read from packages/model-spec/fixtures under the working directory, or BLANKGLM_MODEL_FIXTURES).
 //
-// Usage: node gpu-check.mjs [--stages quick,parity,train,trainbf16,resume,determinism,bf16,bf16scalar,tf32,ltgelu,builtin,full,fullnorm]
+// Usage: node gpu-check.mjs [--stages quick,parity,generation,train,trainbf16,resume,determinism,bf16,bf16scalar,tf32,ltgelu,builtin,full,fullnorm]
 //          [--uninitialized nan|none|zeros] [--out DIR]
-// (default: quick,parity,train,trainbf16,resume,determinism,bf16,bf16scalar; the results file is gpu-check-<stages>.json)
+// (default: quick,parity,generation,train,trainbf16,resume,determinism,bf16,bf16scalar; the results file is gpu-check-<stages>.json)
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatReport, runConformance, type ConformanceReport } from '@blankglm/conformance';
 import { createGpuBackend, probeGpu, type GpuBackend, type UninitializedFill } from '../../src/index.js';
 import { checkParity } from '../../../model-spec/test/parity-helpers.js';
-import { checkDeterminism, checkResume, trackReferenceTraining } from '../../test/gpu-checks.js';
+import { checkDeterminism, checkGeneration, checkResume, trackReferenceTraining } from '../../test/gpu-checks.js';
 
 const argv = process.argv.slice(2);
 const outDir = argv.includes('--out') ? argv[argv.indexOf('--out') + 1]! : process.env.OUT || '.';
-const stages = new Set((argv.includes('--stages') ? argv[argv.indexOf('--stages') + 1]! : 'quick,parity,train,trainbf16,resume,determinism,bf16,bf16scalar').split(','));
+const stages = new Set((argv.includes('--stages') ? argv[argv.indexOf('--stages') + 1]! : 'quick,parity,generation,train,trainbf16,resume,determinism,bf16,bf16scalar').split(','));
 // The bundle runs from the repo root: the parity fixtures are in the working tree there.
 process.env.BLANKGLM_MODEL_FIXTURES ??= join(process.cwd(), 'packages', 'model-spec', 'fixtures');
 const tag = [...stages].join('-');
@@ -112,6 +112,10 @@ if (stages.has('quick')) stage('conformance quick (f32, exact f32 matmuls)', () 
 if (stages.has('parity')) stage('PyTorch parity (model-spec fixtures: logits, loss, every gradient; f32)', () => {
   const e = checkParity(gpu);
   return { ok: true, summary: `relative errors: logits ${e.logits.toExponential(2)}, loss ${e.loss.toExponential(2)}, worst of ${e.gradients} gradients ${e.worstGradient.toExponential(2)} (limits 1e-5, 1e-6, 1e-5)` };
+});
+if (stages.has('generation')) stage('blank filling with the key/value cache matches the reference', () => {
+  const r = checkGeneration(gpu);
+  return { ok: r.ok, summary: r.detail };
 });
 if (stages.has('train')) stage('GLM-tiny training tracks the reference', () => {
   const r = trackReferenceTraining(gpu, { log: (s) => console.log(`  ${s}`) });

@@ -8,7 +8,7 @@
 // Each `kernel<<<grid, block, smem, stream>>>(args)` is rewritten into
 // `emu::launch("kernel", <a call of kernel>, grid, block, smem, stream)(args)` in a copy of the sources
 // (build/emu/src); nothing else in them changes.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +25,12 @@ if (process.env.GPU_BUILD === 'skip') {
 }
 if (process.platform !== 'linux' || process.arch !== 'x64') {
   log(`the CUDA emulator is built for linux x64 only (this is ${process.platform} ${process.arch}): skipping it`);
+  process.exit(0);
+}
+const cxx = process.env.CXX || 'g++';
+const cxxProbe = spawnSync(cxx, ['--version'], { encoding: 'utf8' });
+if (cxxProbe.error || cxxProbe.status !== 0) {
+  log(`no C++ compiler (${cxx}): skipping the CUDA emulator build`);
   process.exit(0);
 }
 const cudaInclude = cudaIncludeDir();
@@ -58,7 +64,6 @@ for (const file of readdirSync(join(root, 'native'))) {
 }
 copyFileSync(join(root, 'native', 'emu', 'emu.h'), join(srcDir, 'emu.h'));
 
-const cxx = process.env.CXX || 'g++';
 const common = ['-std=c++17', '-O2', '-fPIC', '-shared', '-w', '-isystem', cudaInclude];
 const tmp = (name) => join(outDir, `${name}.tmp-${process.pid}`);
 try {

@@ -5,7 +5,8 @@
 // says nothing about speed.
 //
 // How: scripts/build-emu.mjs rewrites each `kernel<<<grid, block, smem, stream>>>(args)` into
-// `emu::launch(kernel, grid, block, smem, stream)(args)` and compiles with `-include emu.h`.
+// `emu::launch("kernel", <a call of kernel>, grid, block, smem, stream)(args)` and compiles with
+// `-include emu.h` (linux x64: the fiber switch below is x86-64 assembly).
 //  - A launch runs at once (a valid schedule of an asynchronous stream), block by block; the
 //    threads of a block are fibers with their own stacks, switched cooperatively:
 //    __syncthreads waits for every thread of the block that has not returned, warp operations
@@ -102,7 +103,7 @@ struct Fiber {
 
 struct BlockRun {
   Fiber fibers[MAX_THREADS];
-  char* stacks = nullptr;  // MAX_THREADS stacks, mapped once per OS thread
+  char* stacks = nullptr;  // MAX_THREADS stacks, mapped once (pages are touched only as used)
   int freeStacks[MAX_THREADS];  // stacks of finished threads, reused while they are warm
   int freeCount = 0, nextStack = 0;
   void* schedulerSp = nullptr;
@@ -227,15 +228,18 @@ inline void runBlock(BlockRun& r) {
   }
 }
 
+/** What cudaGetLastError reports next (a launch with a bad configuration sets it, as on a GPU). */
+inline cudaError_t lastError = cudaSuccess;
+
 inline void runGrid(const char* kernel, dim3 grid, dim3 block, void (*body)(void*), void* closure) {
   static std::mutex oneAtATime;
   std::lock_guard<std::mutex> lock(oneAtATime);
   BlockRun& r = run();
   const long long n = (long long)block.x * block.y * block.z;
-  if (n < 1 || n > MAX_THREADS || grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.y > 65535 || grid.z > 65535)
-    fatal(std::string("kernel ") + kernel + ": bad launch configuration (grid " + std::to_string(grid.x) + "x" + std::to_string(grid.y) + "x" +
-          std::to_string(grid.z) + ", block " + std::to_string(n) + " threads)");
-  // A launch from inside a kernel is not supported; neither does the addon do it.
+  if (n < 1 || n > MAX_THREADS || block.z > 64 || grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.x > 2147483647u || grid.y > 65535 || grid.z > 65535) {
+    lastError = cudaErrorInvalidConfiguration;  // the kernel does not run
+    return;
+  }
   r.count = (int)n;
   r.blockDim = block;
   r.gridDim = grid;
@@ -283,8 +287,6 @@ struct Launcher {
     runGrid(name, grid, block, [](void* p) { auto* c = (Closure*)p; std::apply(*c->call, *c->args); }, &c);
   }
 };
-
-inline cudaError_t lastError = cudaSuccess;
 
 template <typename Call>
 inline Launcher<Call> launch(const char* name, Call call, dim3 grid, dim3 block, size_t sharedBytes = 0, cudaStream_t = nullptr) {
@@ -360,7 +362,8 @@ inline int emuWarpVote(int pred, bool any) {
 inline int __any_sync(unsigned, int pred) { return emuWarpVote(pred, true); }
 inline int __all_sync(unsigned, int pred) { return emuWarpVote(pred, false); }
 
-// Atomics: one OS thread runs the grid, so plain read-modify-write is atomic.
+// Atomics: one block runs at a time in the process and its threads switch only at barriers, so a
+// plain read-modify-write is atomic.
 template <typename T>
 inline T atomicAdd(T* p, T v) {
   T old = *p;
@@ -515,6 +518,7 @@ const char* cudaGetErrorName(cudaError_t e) {
     case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
     case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
     case cudaErrorNoDevice: return "cudaErrorNoDevice";
+    case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
     default: return "cudaErrorUnknown";
   }
 }
@@ -524,6 +528,7 @@ const char* cudaGetErrorString(cudaError_t e) {
     case cudaErrorMemoryAllocation: return "out of memory";
     case cudaErrorInvalidValue: return "invalid argument";
     case cudaErrorNoDevice: return "no CUDA-capable device is detected";
+    case cudaErrorInvalidConfiguration: return "invalid configuration argument";
     default: return "unknown error";
   }
 }

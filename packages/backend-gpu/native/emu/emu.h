@@ -20,13 +20,16 @@
 //    ldmatrix .x4 and .x4.trans); cp.async copies at once.
 //  - Device memory is host memory; fresh allocations are filled with 0xff bytes (NaN in f32 and
 //    bf16, -1 in i32), so a kernel that reads what nobody wrote shows it (BLANKGLM_EMU_FILL=zero
-//    for zeros). Device memory is BLANKGLM_EMU_MEMORY bytes (default 8 GiB) for cudaMemGetInfo
-//    and out-of-memory errors.
+//    for zeros). Each buffer has its own mapping, 16-byte aligned and ending (to within 15 bytes)
+//    at an inaccessible page, with another before it: an access past either end aborts with the
+//    kernel, block, thread and offset (BLANKGLM_EMU_GUARD=0: plain memory). Device memory is
+//    BLANKGLM_EMU_MEMORY bytes (default 8 GiB) for cudaMemGetInfo and out-of-memory errors.
 // cuBLASLt is the CPU library of cublaslt.cpp (build/emu/libcublasLt-emu.so), found through
 // BLANKGLM_CUBLASLT like any other.
 #pragma once
 #include <cuda_runtime.h>
 #include <cuda_bf16.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <chrono>
 #include <cmath>
@@ -114,6 +117,7 @@ struct BlockRun {
   void (*body)(void*) = nullptr;
   void* closure = nullptr;
   const char* kernel = "";
+  bool inKernel = false;
   uint64_t exchange[MAX_THREADS / 32][32][8];  // per warp, per lane: up to 8 words a warp operation shares
 };
 
@@ -241,6 +245,7 @@ inline void runGrid(const char* kernel, dim3 grid, dim3 block, void (*body)(void
     return;
   }
   r.count = (int)n;
+  r.inKernel = true;
   r.blockDim = block;
   r.gridDim = grid;
   r.body = body;
@@ -252,6 +257,7 @@ inline void runGrid(const char* kernel, dim3 grid, dim3 block, void (*body)(void
         r.bid = make_uint3(x, y, z);
         runBlock(r);
       }
+  r.inKernel = false;
 }
 
 inline int lane() { return self().linear & 31; }
@@ -295,9 +301,16 @@ inline Launcher<Call> launch(const char* name, Call call, dim3 grid, dim3 block,
 }
 
 // ---- device memory ----
+/** A device buffer's host mapping: an inaccessible page on each side of the buffer, which ends where the upper one starts. */
+struct Mapping {
+  char* base;
+  size_t length;
+  size_t bytes;
+};
+
 struct Memory {
   std::mutex m;
-  std::unordered_map<void*, size_t> live;
+  std::unordered_map<void*, Mapping> live;
   size_t used = 0;
   size_t total() {
     static const size_t t = [] {
@@ -305,6 +318,13 @@ struct Memory {
       return e ? (size_t)strtoull(e, nullptr, 10) : (size_t)8 << 30;
     }();
     return t;
+  }
+  bool guards() {
+    static const bool g = [] {
+      const char* e = getenv("BLANKGLM_EMU_GUARD");
+      return !(e && strcmp(e, "0") == 0);
+    }();
+    return g;
   }
   bool zeroFill() {
     static const bool z = [] {
@@ -471,6 +491,50 @@ inline void ldmatrixX4(uint32_t (&r)[4], const void* p, bool trans) {
 // ---- the CUDA runtime, on the host ----
 namespace emu {
 inline cudaError_t fail(cudaError_t e) { return lastError = e; }
+/** Reports an access to a guard page (a kernel or the host past a device buffer) and aborts; hands other faults on. */
+inline void onSegv(int sig, siginfo_t* info, void* context);
+inline struct sigaction previousSegv;
+
+inline void installGuardHandler() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = onSegv;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &previousSegv);
+  });
+}
+
+inline void onSegv(int sig, siginfo_t* info, void* context) {
+  const char* a = (const char*)info->si_addr;
+  for (const auto& [p, mp] : memory().live) {
+    if (a < mp.base || a >= mp.base + mp.length) continue;
+    const char* start = (const char*)p;
+    const long long offset = a - start;
+    BlockRun* r = currentRun;
+    char where[256];
+    if (r && r->inKernel)
+      snprintf(where, sizeof where, "kernel %s (block %u,%u,%u, thread %u,%u,%u)", r->kernel, r->bid.x, r->bid.y, r->bid.z, r->fibers[r->current].tid.x,
+               r->fibers[r->current].tid.y, r->fibers[r->current].tid.z);
+    else
+      snprintf(where, sizeof where, "host code");
+    fprintf(stderr, "[blankglm cuda emulator] %s touched byte %lld of a device buffer of %zu bytes at %p: %s its end\n", where, offset, mp.bytes, p,
+            offset < 0 ? "before" : "past");
+    fflush(stderr);
+    abort();
+  }
+  // Not a guard page: whoever handled SIGSEGV before (V8's WebAssembly traps, or the default) does.
+  if (previousSegv.sa_flags & SA_SIGINFO) {
+    previousSegv.sa_sigaction(sig, info, context);
+  } else if (previousSegv.sa_handler == SIG_DFL || previousSegv.sa_handler == SIG_IGN) {
+    signal(SIGSEGV, SIG_DFL);  // the instruction faults again, now fatally
+  } else {
+    previousSegv.sa_handler(sig);
+  }
+}
+
 inline void* allocate(size_t bytes, cudaError_t& err) {
   Memory& m = memory();
   std::lock_guard<std::mutex> g(m.m);
@@ -478,13 +542,26 @@ inline void* allocate(size_t bytes, cudaError_t& err) {
     err = cudaErrorMemoryAllocation;
     return nullptr;
   }
-  void* p = aligned_alloc(256, (bytes + 255) / 256 * 256 + 256);
-  if (!p) {
+  const size_t page = 4096;
+  // 16-byte aligned (what the kernels' vector accesses need), ending as close to the upper guard page as that allows.
+  const size_t payload = bytes == 0 ? 16 : (bytes + 15) / 16 * 16;
+  const size_t body = (payload + page - 1) / page * page;
+  const bool guards = m.guards();
+  const size_t length = body + (guards ? 2 * page : 0);
+  char* base = (char*)mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (base == (char*)MAP_FAILED) {
     err = cudaErrorMemoryAllocation;
     return nullptr;
   }
+  char* p = base;
+  if (guards) {
+    installGuardHandler();
+    mprotect(base, page, PROT_NONE);
+    mprotect(base + page + body, page, PROT_NONE);
+    p = base + page + body - payload;
+  }
   memset(p, m.zeroFill() ? 0 : 0xff, bytes);
-  m.live[p] = bytes;
+  m.live[p] = Mapping{base, length, bytes};
   m.used += bytes;
   err = cudaSuccess;
   return p;
@@ -495,9 +572,9 @@ inline cudaError_t release(void* p) {
   std::lock_guard<std::mutex> g(m.m);
   auto it = m.live.find(p);
   if (it == m.live.end()) return fail(cudaErrorInvalidValue);
-  m.used -= it->second;
+  m.used -= it->second.bytes;
+  munmap(it->second.base, it->second.length);
   m.live.erase(it);
-  free(p);
   return cudaSuccess;
 }
 struct EventRec {

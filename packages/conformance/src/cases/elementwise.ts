@@ -1,8 +1,12 @@
 // Cases for the elementwise and row-moving ops: fill, copy, scale, dropout, gather/scatter, Σx², AdamW.
 import { defineCase, f, f32, i32, type CaseInputs, ints, intsWithRepeats, normal, uniform, type ConformanceCase, type TensorInit } from '../case.js';
 
-/** Awkward lengths around powers of two, and one that is not a multiple of any SIMD width. */
-const QUICK_LENGTHS = [1, 3, 31, 33, 65, 4099];
+/**
+ * Awkward lengths around powers of two, one that is not a multiple of any SIMD width, and 1000
+ * (3·256 + 232): in a kernel that takes 4 elements per thread, 256 apart, element 1000 falls to
+ * a thread's last step, so a bound off by one touches the element past the end.
+ */
+const QUICK_LENGTHS = [1, 3, 31, 33, 65, 1000, 4099];
 
 export function fillCases(): ConformanceCase[] {
   const out: ConformanceCase[] = [];

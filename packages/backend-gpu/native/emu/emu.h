@@ -14,8 +14,9 @@
 //    at a time, last first, up to the next __syncthreads, so a missing one shows as a wrong
 //    result. A barrier that can never be passed (threads waiting at different barriers) aborts
 //    the process with the kernel's name.
-//  - __shared__ variables are static: one block runs at a time in the process (launches from
-//    several OS threads take turns).
+//  - __shared__ variables are statics in one section (one block runs at a time in the process;
+//    launches from several OS threads take turns), filled with 0xff bytes at each launch, so
+//    reading shared memory that no thread wrote shows as NaN.
 //  - Tensor-core instructions are emulated per their PTX fragment layouts (mma.m16n8k16 bf16,
 //    ldmatrix .x4 and .x4.trans); cp.async copies at once.
 //  - Device memory is host memory; fresh allocations are filled with 0xff bytes (NaN in f32 and
@@ -61,7 +62,8 @@
 #define __forceinline__ inline
 #define __launch_bounds__(...)
 #define __grid_constant__
-#define __shared__ static
+// Every __shared__ variable goes to one section, which each launch fills with 0xff bytes first.
+#define __shared__ static __attribute__((section("blankglm_emu_shared")))
 
 namespace emu {
 
@@ -235,6 +237,8 @@ inline void runBlock(BlockRun& r) {
 /** What cudaGetLastError reports next (a launch with a bad configuration sets it, as on a GPU). */
 inline cudaError_t lastError = cudaSuccess;
 
+extern "C" char __start_blankglm_emu_shared[], __stop_blankglm_emu_shared[];
+
 inline void runGrid(const char* kernel, dim3 grid, dim3 block, void (*body)(void*), void* closure) {
   static std::mutex oneAtATime;
   std::lock_guard<std::mutex> lock(oneAtATime);
@@ -246,6 +250,8 @@ inline void runGrid(const char* kernel, dim3 grid, dim3 block, void (*body)(void
   }
   r.count = (int)n;
   r.inKernel = true;
+  // Shared memory holds garbage when a kernel starts: NaN bytes, so reading what no thread of the block wrote shows.
+  memset(__start_blankglm_emu_shared, 0xff, __stop_blankglm_emu_shared - __start_blankglm_emu_shared);
   r.blockDim = block;
   r.gridDim = grid;
   r.body = body;

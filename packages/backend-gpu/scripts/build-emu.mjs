@@ -3,7 +3,7 @@
 // the addon's own source compiled by the host C++ compiler, and build/emu/libcublasLt-emu.so, a
 // CPU cuBLASLt. Tests load them with BLANKGLM_GPU_ADDON and BLANKGLM_CUBLASLT (see
 // test/emulator.test.ts). Needs g++ (CXX) and the CUDA toolkit's headers (no GPU, no driver);
-// without the headers it says so and exits 0, as the nvcc build does without nvcc.
+// without either it says so and exits 0, as the nvcc build does without nvcc.
 //
 // Each `kernel<<<grid, block, smem, stream>>>(args)` is rewritten into
 // `emu::launch("kernel", <a call of kernel>, grid, block, smem, stream)(args)` in a copy of the sources

@@ -13,7 +13,7 @@
 import type { Rng } from '@blankglm/tensor';
 import { KvCache } from './kv-cache.js';
 import { BeamHypotheses, type Hypothesis } from './beam-search.js';
-import { applyConstraints, logSoftmax, sampleToken, validateSamplingOptions, type SamplingOptions } from './sampling.js';
+import { applyConstraints, logSoftmax, sampleToken, validateSamplingOptions, type LogitsConstraints, type SamplingOptions } from './sampling.js';
 import type { GlmModel } from '../model/glm-model.js';
 
 /** Picks the next token from one row of logits ([vocab_size]); greedy by default. Sampling plugs in here. */
@@ -170,7 +170,6 @@ export class StepwiseFill {
   /** Every Part-B token fed so far (the cache row after the context). */
   private readonly fed: FedToken[] = [];
   private readonly fills: BlankFill[] = [];
-  private readonly constraints: { eopId: number; minTokens: number; noRepeatNgramSize: number };
   private readonly choose: NextTokenChooser;
   private pending: FedToken[] = [];
   private blank = -1;
@@ -187,7 +186,6 @@ export class StepwiseFill {
   ) {
     const strategy = options.strategy ?? { kind: 'greedy' };
     if (strategy.kind === 'beam') throw new RangeError('StepwiseFill: beam search feeds several rows; fillBlanks runs it');
-    this.constraints = { eopId: options.eopId, minTokens: options.minTokens ?? 0, noRepeatNgramSize: options.noRepeatNgramSize ?? 0 };
     this.choose = options.choose ?? (strategy.kind === 'sample' ? (l: Float32Array) => sampleToken(l, strategy, strategy.rng) : greedy);
     this.startBlank();
   }
@@ -208,11 +206,11 @@ export class StepwiseFill {
     const row = logits.slice((k - 1) * V, k * V);
     this.options.onStep?.({ blank: this.blank, step: this.step, rows: [this.fed], logits: row });
     const logp = logSoftmax(row);
-    applyConstraints(row, this.tokens, this.constraints);
+    applyConstraints(row, this.tokens, this.options);
     const next = this.choose(row, { blank: this.blank, step: this.step });
     this.tokenLogProbs.push(logp[next]!);
     const maskPos = this.maskPositions[this.blank]!;
-    const finished = next === this.constraints.eopId;
+    const finished = next === this.options.eopId;
     if (!finished) {
       this.tokens.push(next);
       // Fed at the next step — or, when this was the last step, together with the next blank's sop.
@@ -276,8 +274,7 @@ function fillBeams(
   options: FillBlanksOptions,
   strategy: Extract<DecodingStrategy, { kind: 'beam' }>,
 ): FillBlanksResult {
-  const { sopId, eopId, maxTokens, onStep } = options;
-  const constraints = { eopId, minTokens: options.minTokens ?? 0, noRepeatNgramSize: options.noRepeatNgramSize ?? 0 };
+  const { sopId, maxTokens, onStep } = options;
   // Part-B tokens in the (single-row) cache so far, and tokens not yet fed to the model.
   let fed: FedToken[] = [];
   let pending: FedToken[] = [];
@@ -286,12 +283,12 @@ function fillBeams(
     pending.push([sopId, maskPos, 1]);
     const committed = cache.length + pending.length - 1; // after this blank's first call, without its sop
     const committedFed = [...fed, ...pending.slice(0, -1)];
-    const best = beamBlank(cache, { blank, maskPos, fed, first: pending, strategy, constraints, maxTokens, V, onStep });
+    const best = beamBlank(cache, { blank, maskPos, fed, first: pending, strategy, constraints: options, maxTokens, V, onStep });
     cache.reorder([0]);
     cache.truncate(committed);
     fed = committedFed;
     pending = [[sopId, maskPos, 1], ...best.tokens.map((t, k): FedToken => [t, maskPos, k + 2])];
-    fills.push({ maskPosition: maskPos, maskId: context[maskPos]!, ...best, score: best.score });
+    fills.push({ maskPosition: maskPos, maskId: context[maskPos]!, ...best });
   });
   return fillResult(context, maskPositions, fills);
 }
@@ -304,7 +301,7 @@ interface BeamContext {
   /** Fed in the first call: earlier blanks' pending tokens, then this blank's sop. */
   first: readonly FedToken[];
   strategy: Extract<DecodingStrategy, { kind: 'beam' }>;
-  constraints: { eopId: number; minTokens: number; noRepeatNgramSize: number };
+  constraints: LogitsConstraints;
   maxTokens: number;
   V: number;
   onStep?: (event: DecodeStepEvent) => void;

@@ -2,6 +2,7 @@
 // column-major product D = alpha · op(A) · op(B) + beta · C with the epilogues the addon asks for
 // (BIAS, GELU_AUX, GELU_AUX_BIAS; GELU is the tanh form), bf16 or f32 operands, f32 accumulation.
 // Built by scripts/build-emu.mjs into build/emu/libcublasLt-emu.so; never used with a real GPU.
+#include <cuda_bf16.h>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -26,26 +27,13 @@ struct Layout {
   int64_t ld;
 };
 
+// bf16 conversions as the kernels do them (cuda_bf16.h's host versions: round to nearest even).
 float load(const void* p, int type, size_t i) {
-  if (type == R_32F) return ((const float*)p)[i];
-  uint32_t u = (uint32_t)((const uint16_t*)p)[i] << 16;
-  float f;
-  memcpy(&f, &u, 4);
-  return f;
+  return type == R_32F ? ((const float*)p)[i] : __bfloat162float(((const __nv_bfloat16*)p)[i]);
 }
 void store(void* p, int type, size_t i, float v) {
-  if (type == R_32F) {
-    ((float*)p)[i] = v;
-    return;
-  }
-  uint32_t u;
-  memcpy(&u, &v, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) {
-    ((uint16_t*)p)[i] = (uint16_t)((u >> 16) | 0x40);  // NaN stays NaN
-    return;
-  }
-  u += 0x7fffu + ((u >> 16) & 1);  // round to nearest even
-  ((uint16_t*)p)[i] = (uint16_t)(u >> 16);
+  if (type == R_32F) ((float*)p)[i] = v;
+  else ((__nv_bfloat16*)p)[i] = __float2bfloat16_rn(v);
 }
 float geluTanh(float z) {
   const float k = 0.7978845608028654f;

@@ -42,6 +42,7 @@ stage() {
 }
 
 echo "device-check in $ROOT, results in $OUT"
+. packages/backend-gpu/scripts/device/check-stages.sh
 if ! command -v node > /dev/null; then
   echo "!!! node is not on PATH: run 'xz -dkf .carry/node.xz && chmod +x .carry/node && export PATH=\$PWD/.carry:\$PATH' first"
 fi
@@ -51,17 +52,17 @@ done
 
 stage env 20 bash -c 'node --version; python3 --version; ls -la .carry .carry/device packages/backend-gpu/build; ldconfig -p | grep -i cublaslt | head -3'
 stage nvidia-smi 20 nvidia-smi
-stage gpu-check 100 node .carry/device/gpu-check.mjs --stages quick,parity,generation,train,trainbf16,resume,determinism,bf16 --out "$OUT"
+stage gpu-check 100 node .carry/device/gpu-check.mjs --stages "$CORE_STAGES" --out "$OUT"
 # The two-pass layer-norm backward (an opt-in experiment): correctness on the card (conformance
 # quick and the layer-norm ops of the full tier, and GLM-tiny training in f32 and in bf16), then its
 # timing alone; it joins the training benchmark's variants only when both passed.
-stage lnsplit-check 50 env BLANKGLM_GPU_LN_BACKWARD=split node .carry/device/gpu-check.mjs --stages quick,fullnorm,bf16,train,trainbf16 --out "$OUT/lnsplit"
+stage lnsplit-check 50 env BLANKGLM_GPU_LN_BACKWARD=split node .carry/device/gpu-check.mjs --stages "$LNSPLIT_STAGES" --out "$OUT/lnsplit"
 stage lnsplit-bench 20 env BLANKGLM_GPU_LN_BACKWARD=split node .carry/device/norm-bench.mjs
 LN_SPLIT_OK=0
 grep -q '^lnsplit-check rc=0 ' "$STAGES" && grep -q '^lnsplit-bench rc=0 ' "$STAGES" && LN_SPLIT_OK=1
 # The split decode attention (an opt-in experiment): the quick tier (its decode cases cover several
 # 128-key splits) with it; blank filling is then timed with both kernels if it passed.
-stage decodesplit-check 30 env BLANKGLM_GPU_DECODE_ATTENTION=split node .carry/device/gpu-check.mjs --stages quick --out "$OUT/decodesplit"
+stage decodesplit-check 30 env BLANKGLM_GPU_DECODE_ATTENTION=split node .carry/device/gpu-check.mjs --stages "$DECODESPLIT_STAGES" --out "$OUT/decodesplit"
 DECODE_VARIANTS=one-block
 grep -q '^decodesplit-check rc=0 ' "$STAGES" && DECODE_VARIANTS=one-block,split
 # VARIANTS: kernel / allocation choices timed one after another on the same model and card

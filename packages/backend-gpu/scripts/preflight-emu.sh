@@ -17,6 +17,7 @@ if [ ! -f "$EMU/gpu.node" ] || [ ! -f "$EMU/libcublasLt-emu.so" ]; then
 fi
 rm -rf "$OUT" && mkdir -p "$OUT"
 export BLANKGLM_GPU_ADDON=$EMU/gpu.node BLANKGLM_CUBLASLT=$EMU/libcublasLt-emu.so
+. packages/backend-gpu/scripts/device/check-stages.sh
 failed=0
 step() {
   local name=$1
@@ -28,9 +29,9 @@ step() {
     failed=1
   fi
 }
-step gpu-check node .carry/device/gpu-check.mjs --stages quick,parity,generation,train,trainbf16,resume,determinism,bf16 --out "$OUT"
-step lnsplit-check env BLANKGLM_GPU_LN_BACKWARD=split node .carry/device/gpu-check.mjs --stages quick,fullnorm,bf16,train,trainbf16 --out "$OUT/lnsplit"
-step decodesplit-check env BLANKGLM_GPU_DECODE_ATTENTION=split node .carry/device/gpu-check.mjs --stages quick --out "$OUT/decodesplit"
+step gpu-check node .carry/device/gpu-check.mjs --stages "$CORE_STAGES" --out "$OUT"
+step lnsplit-check env BLANKGLM_GPU_LN_BACKWARD=split node .carry/device/gpu-check.mjs --stages "$LNSPLIT_STAGES" --out "$OUT/lnsplit"
+step decodesplit-check env BLANKGLM_GPU_DECODE_ATTENTION=split node .carry/device/gpu-check.mjs --stages "$DECODESPLIT_STAGES" --out "$OUT/decodesplit"
 step train-bench node .carry/device/train-bench.mjs --models glm-tiny --f32-models glm-tiny --variants zero-fill,default,ln-split --decode-variants "" --batch 2 --seq 128 --steps 1 --warmup 1 --no-profile --out "$OUT"
 grep -q '"errors": \[\]' "$OUT/train-bench.json" 2> /dev/null || { echo "preflight train-bench: errors in $OUT/train-bench.json"; failed=1; }
 step summary node packages/backend-gpu/scripts/device/summary.mjs "$OUT"

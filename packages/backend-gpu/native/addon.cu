@@ -56,8 +56,8 @@ struct State {
   bool ltGelu = false;
   bool tcAttention = true;  // tensor-core attention for bf16 operands (BLANKGLM_GPU_ATTENTION=scalar turns it off)
   bool multiTensor = true;  // one launch per run of consecutive adamw/sumSquares/fill/cast calls (BLANKGLM_GPU_MULTITENSOR=0: one by one)
-  bool lnSplit = false;     // layerNormBackward in two passes (setOptions; BLANKGLM_GPU_LN_BACKWARD=split; an experiment awaiting measurement)
-  bool splitDecode = false; // decode attention (≤ 16 queries) split over the keys (setOptions; BLANKGLM_GPU_DECODE_ATTENTION=split; an experiment awaiting measurement)
+  bool lnSplit = true;      // layerNormBackward in two passes (setOptions; BLANKGLM_GPU_LN_BACKWARD=fused for the one-pass kernel)
+  bool splitDecode = true;  // decode attention (≤ 16 queries) split over the keys (setOptions; BLANKGLM_GPU_DECODE_ATTENTION=one-block: a block per query)
   std::string cublasNote;
 };
 static State S;
@@ -573,9 +573,18 @@ static void opLayerNorm(const Call& c) {
     CK_LAUNCH("layerNorm");
     return;
   }
+  const unsigned blocks = (unsigned)((R + LN_WARPS - 1) / LN_WARPS);
   lnDispatch(cpl, vec, [&](auto C, auto V) {
-    layerNormWarpKernel<decltype(C)::value, decltype(V)::value>
-        <<<(R + LN_WARPS - 1) / LN_WARPS, LN_WARPS * 32, 0, S.stream>>>(x, gamma, beta, y, c.fl("mean"), c.fl("rstd"), R, H, c.f("eps"));
+    constexpr int CPL = decltype(C)::value;
+    if constexpr (decltype(V)::value) {
+      if (!x.bf && !gamma.bf && !beta.bf) {  // the residual stream: f32 arithmetic
+        const float *xp = (const float*)x.p, *gp = (const float*)gamma.p, *bp = (const float*)beta.p;
+        if (y.bf) layerNormF32Kernel<CPL><<<blocks, LN_WARPS * 32, 0, S.stream>>>(xp, gp, bp, (__nv_bfloat16*)y.p, c.fl("mean"), c.fl("rstd"), R, H, c.f("eps"));
+        else layerNormF32Kernel<CPL><<<blocks, LN_WARPS * 32, 0, S.stream>>>(xp, gp, bp, (float*)y.p, c.fl("mean"), c.fl("rstd"), R, H, c.f("eps"));
+        return;
+      }
+    }
+    layerNormWarpKernel<CPL, decltype(V)::value><<<blocks, LN_WARPS * 32, 0, S.stream>>>(x, gamma, beta, y, c.fl("mean"), c.fl("rstd"), R, H, c.f("eps"));
   });
   CK_LAUNCH("layerNorm");
 }
@@ -599,14 +608,16 @@ static void opLayerNormBackward(const Call& c) {
     const int chunks = (R + LN_COLSUM_ROWS - 1) / LN_COLSUM_ROWS;
     Scratch partial((size_t)chunks * 2 * H * sizeof(double), "layerNormBackward column sums");
     const float *xp = (const float*)x.p, *gp = (const float*)gamma.p;
-    lnDispatch(cpl, false, [&](auto C, auto) {
+    const bool vec = lnColumnsPerLane(H, true) > 0 && lnVecAligned(dy) && lnVecAligned(x) && lnVecAligned(dx);
+    lnDispatch(lnColumnsPerLane(H, vec), vec, [&](auto C, auto V) {
       constexpr int CPL = decltype(C)::value;
+      constexpr bool VEC = decltype(V)::value;
       const unsigned rowBlocks = (unsigned)((R + LN_WARPS - 1) / LN_WARPS);
       if (dy.bf)
-        layerNormBackwardDxSplitKernel<CPL, __nv_bfloat16>
+        layerNormBackwardDxSplitKernel<CPL, VEC, __nv_bfloat16>
             <<<rowBlocks, LN_WARPS * 32, 0, S.stream>>>((const __nv_bfloat16*)dy.p, xp, gp, mean, rstd, (float*)dx.p, R, H, accumulate);
       else
-        layerNormBackwardDxSplitKernel<CPL, float><<<rowBlocks, LN_WARPS * 32, 0, S.stream>>>((const float*)dy.p, xp, gp, mean, rstd, (float*)dx.p, R, H, accumulate);
+        layerNormBackwardDxSplitKernel<CPL, VEC, float><<<rowBlocks, LN_WARPS * 32, 0, S.stream>>>((const float*)dy.p, xp, gp, mean, rstd, (float*)dx.p, R, H, accumulate);
     });
     CK_LAUNCH("layerNormBackward dx");
     const dim3 grid((H + 31) / 32, chunks);
@@ -920,8 +931,8 @@ static void opCrossEntropyBackward(const Call& c) {
     const int w = V - v0 < Vc ? V - v0 : Vc;
     const FPtr E = wordEmb + (long long)v0 * H;
     product(false, true, T, w, H, 1.f, hidden, H, E, H, 0.f, FPtr(z.p, false), w, FPtr());
-    const long long n = (long long)T * w;
-    ceGradKernel<<<blocksFor(n, 256), 256, 0, S.stream>>>(z.as<float>(), dz, T, w, v0, targets, lse, weights, V, c.f("labelSmoothing"));
+    const dim3 grid((unsigned)std::max(1, std::min(64, (w + 255) / 256)), (unsigned)std::max(1, std::min(T, 65535)));
+    ceGradKernel<<<grid, 256, 0, S.stream>>>(z.as<float>(), dz, T, w, v0, targets, lse, weights, V, c.f("labelSmoothing"));
     CK_LAUNCH("crossEntropyBackward dz");
     product(false, false, T, H, w, 1.f, dz, w, E, H, v0 == 0 ? 0.f : 1.f, dHidden, H, FPtr());
     product(true, false, w, H, T, 1.f, dz, w, hidden, H, 1.f, dWordEmb + (long long)v0 * H, H, FPtr());

@@ -24,35 +24,68 @@ enum DeviceErrorKind : int {
 /**
  * dropoutAdd (out = residual + x·factor) and dropoutBackward (dx (+)= dy·factor), the factor 0 or
  * 1/(1−p) from the counter hash: f64 arithmetic, one rounding per element; the storage types are
- * template parameters (no per-element type test), four elements per thread a block apart (coalesced).
+ * template parameters (no per-element type test), four elements per thread a block apart (coalesced),
+ * all four read before the first is written where all four exist (four loads in flight, not one).
  * R = void: no residual.
  */
+template <typename R, typename O>
+__device__ __forceinline__ void dropoutAddElement(float xe, float re, O* out, long long e, const Dropout& d) {
+  const double dropped = (double)xe * dropoutFactor(d, d.stream, (uint32_t)e);
+  double sum = dropped;
+  if constexpr (!std::is_void<R>::value) sum = (double)re + dropped;
+  storeFloat(out, e, (float)sum);
+}
+
 template <typename X, typename R, typename O>
 __global__ void dropoutAddTypedKernel(const X* x, const R* residual, O* out, long long n, Dropout d) {
   const long long stride = (long long)gridDim.x * blockDim.x * 4;
   for (long long e0 = (long long)blockIdx.x * blockDim.x * 4 + threadIdx.x; e0 < n; e0 += stride) {
+    float xv[4], rv[4] = {};
+    if (e0 + 3LL * blockDim.x < n) {
 #pragma unroll
+      for (int k = 0; k < 4; k++) {
+        xv[k] = loadAsFloat(x, e0 + (long long)k * blockDim.x);
+        if constexpr (!std::is_void<R>::value) rv[k] = loadAsFloat(residual, e0 + (long long)k * blockDim.x);
+      }
+#pragma unroll
+      for (int k = 0; k < 4; k++) dropoutAddElement<R>(xv[k], rv[k], out, e0 + (long long)k * blockDim.x, d);
+      continue;
+    }
     for (int k = 0; k < 4; k++) {
       const long long e = e0 + (long long)k * blockDim.x;
       if (e >= n) break;
-      const double dropped = (double)loadAsFloat(x, e) * dropoutFactor(d, d.stream, (uint32_t)e);
-      double sum = dropped;
-      if constexpr (!std::is_void<R>::value) sum = (double)loadAsFloat(residual, e) + dropped;
-      storeFloat(out, e, (float)sum);
+      float re = 0.f;
+      if constexpr (!std::is_void<R>::value) re = loadAsFloat(residual, e);
+      dropoutAddElement<R>(loadAsFloat(x, e), re, out, e, d);
     }
   }
+}
+
+template <typename DX>
+__device__ __forceinline__ void dropoutBackwardElement(float dye, float old, DX* dx, long long e, const Dropout& d, bool accumulate) {
+  const double g = (double)dye * dropoutFactor(d, d.stream, (uint32_t)e);
+  storeFloat(dx, e, (float)(accumulate ? (double)old + g : g));
 }
 
 template <typename DY, typename DX>
 __global__ void dropoutBackwardTypedKernel(const DY* dy, DX* dx, long long n, Dropout d, bool accumulate) {
   const long long stride = (long long)gridDim.x * blockDim.x * 4;
   for (long long e0 = (long long)blockIdx.x * blockDim.x * 4 + threadIdx.x; e0 < n; e0 += stride) {
+    if (e0 + 3LL * blockDim.x < n) {
+      float g[4], old[4] = {};
 #pragma unroll
+      for (int k = 0; k < 4; k++) {
+        g[k] = loadAsFloat(dy, e0 + (long long)k * blockDim.x);
+        if (accumulate) old[k] = loadAsFloat(dx, e0 + (long long)k * blockDim.x);
+      }
+#pragma unroll
+      for (int k = 0; k < 4; k++) dropoutBackwardElement(g[k], old[k], dx, e0 + (long long)k * blockDim.x, d, accumulate);
+      continue;
+    }
     for (int k = 0; k < 4; k++) {
       const long long e = e0 + (long long)k * blockDim.x;
       if (e >= n) break;
-      const double g = (double)loadAsFloat(dy, e) * dropoutFactor(d, d.stream, (uint32_t)e);
-      storeFloat(dx, e, (float)(accumulate ? (double)loadAsFloat(dx, e) + g : g));
+      dropoutBackwardElement(loadAsFloat(dy, e), accumulate ? loadAsFloat(dx, e) : 0.f, dx, e, d, accumulate);
     }
   }
 }
@@ -75,16 +108,24 @@ struct AdamParams {
   double lr, beta1, beta2, eps, weightDecay, gradScale, biasCorrection1, biasCorrection2;
 };
 
-/** One AdamW element (f64 math); adamwKernel and adamwMultiKernel share it, so both give the same bits. */
-__device__ __forceinline__ void adamwElement(FPtr param, FPtr grad, float* mState, float* vState, long long e, const AdamParams& p) {
-  const double g = (double)grad[e] * p.gradScale;
-  const double m = p.beta1 * (double)mState[e] + (1 - p.beta1) * g;
-  const double v = p.beta2 * (double)vState[e] + (1 - p.beta2) * g * g;
-  const double w = (double)param[e];
+/** One AdamW step of one element from its stored values (f64 math); every AdamW kernel uses it, so all give the same bits. */
+__device__ __forceinline__ void adamwMath(float wIn, float gIn, float mIn, float vIn, const AdamParams& p, float& wOut, float& mOut, float& vOut) {
+  const double g = (double)gIn * p.gradScale;
+  const double m = p.beta1 * (double)mIn + (1 - p.beta1) * g;
+  const double v = p.beta2 * (double)vIn + (1 - p.beta2) * g * g;
+  const double w = (double)wIn;
   const double update = m / p.biasCorrection1 / (sqrt(v / p.biasCorrection2) + p.eps) + p.weightDecay * w;
-  param[e] = (float)(w - p.lr * update);
-  mState[e] = (float)m;
-  vState[e] = (float)v;
+  wOut = (float)(w - p.lr * update);
+  mOut = (float)m;
+  vOut = (float)v;
+}
+
+__device__ __forceinline__ void adamwElement(FPtr param, FPtr grad, float* mState, float* vState, long long e, const AdamParams& p) {
+  float w, m, v;
+  adamwMath(param[e], grad[e], mState[e], vState[e], p, w, m, v);
+  param[e] = w;
+  mState[e] = m;
+  vState[e] = v;
 }
 
 __global__ void adamwKernel(FPtr param, FPtr grad, float* mState, float* vState, long long n, AdamParams p) {
@@ -187,16 +228,54 @@ __device__ inline void mtChunk(const int* firstBlock, int count, const long long
   *end = min(n[i], *start + MT_CHUNK);
 }
 
+/**
+ * The element-wise multi-tensor kernels take a chunk's elements MT_INFLIGHT per thread at a time
+ * (a block apart: coalesced), issuing all their loads before the first store, so a thread has that
+ * many loads in flight instead of one. The per-element math is that of the one-tensor kernels.
+ */
+constexpr int MT_INFLIGHT = 4;
+
 /** adamwKernel over many tensors (shared lr, betas, eps, step, gradScale; weight decay per tensor): the same bits. */
+template <typename W, typename G>
+__device__ inline void adamwChunk(W* param, const G* grad, float* mState, float* vState, long long start, long long end, const AdamParams& p) {
+  long long e = start + threadIdx.x;
+  for (; e + (MT_INFLIGHT - 1) * MT_THREADS < end; e += MT_INFLIGHT * MT_THREADS) {
+    float w[MT_INFLIGHT], g[MT_INFLIGHT], m[MT_INFLIGHT], v[MT_INFLIGHT];
+#pragma unroll
+    for (int k = 0; k < MT_INFLIGHT; k++) {
+      const long long ek = e + k * MT_THREADS;
+      w[k] = loadAsFloat(param, ek), g[k] = loadAsFloat(grad, ek), m[k] = mState[ek], v[k] = vState[ek];
+    }
+#pragma unroll
+    for (int k = 0; k < MT_INFLIGHT; k++) {
+      const long long ek = e + k * MT_THREADS;
+      adamwMath(w[k], g[k], m[k], v[k], p, w[k], m[k], v[k]);
+      storeFloat(param, ek, w[k]);
+      mState[ek] = m[k];
+      vState[ek] = v[k];
+    }
+  }
+  for (; e < end; e += MT_THREADS) {
+    float w, m, v;
+    adamwMath(loadAsFloat(param, e), loadAsFloat(grad, e), mState[e], vState[e], p, w, m, v);
+    storeFloat(param, e, w);
+    mState[e] = m;
+    vState[e] = v;
+  }
+}
+
 __global__ void __launch_bounds__(MT_THREADS) adamwMultiKernel(const __grid_constant__ MtAdamw t) {
   int i;
   long long start, end;
   mtChunk(t.firstBlock, t.count, t.n, &i, &start, &end);
   const AdamParams p{t.lr, t.beta1, t.beta2, t.eps, t.weightDecay[i], t.gradScale, t.biasCorrection1, t.biasCorrection2};
-  const FPtr param(t.param[i], t.paramBf[i] != 0), grad(t.grad[i], t.gradBf[i] != 0);
   float* const m = t.m[i];
   float* const v = t.v[i];
-  for (long long e = start + threadIdx.x; e < end; e += MT_THREADS) adamwElement(param, grad, m, v, e, p);
+  const bool wBf = t.paramBf[i] != 0, gBf = t.gradBf[i] != 0;
+  if (!wBf && !gBf) adamwChunk((float*)t.param[i], (const float*)t.grad[i], m, v, start, end, p);
+  else if (!wBf) adamwChunk((float*)t.param[i], (const __nv_bfloat16*)t.grad[i], m, v, start, end, p);
+  else if (!gBf) adamwChunk((__nv_bfloat16*)t.param[i], (const float*)t.grad[i], m, v, start, end, p);
+  else adamwChunk((__nv_bfloat16*)t.param[i], (const __nv_bfloat16*)t.grad[i], m, v, start, end, p);
 }
 
 /** Σx² per chunk (f64, fixed order) into partial[block]. */
@@ -244,16 +323,33 @@ __global__ void __launch_bounds__(MT_THREADS) fillMultiKernel(const __grid_const
   }
 }
 
-/** dropoutAddTypedKernel with p = 0 and no residual (a float-type conversion) over many tensors: the same bits. */
+/**
+ * dropoutAddTypedKernel with p = 0 and no residual (a float-type conversion) over many tensors: the
+ * same bits (x · 1 in f64 is x, so out = x rounded once to out's type).
+ */
+template <typename X, typename O>
+__device__ inline void castChunk(const X* x, O* out, long long start, long long end) {
+  constexpr int U = 2 * MT_INFLIGHT;  // a cast holds one value per element
+  long long e = start + threadIdx.x;
+  for (; e + (U - 1) * MT_THREADS < end; e += U * MT_THREADS) {
+    float v[U];
+#pragma unroll
+    for (int k = 0; k < U; k++) v[k] = loadAsFloat(x, e + k * MT_THREADS);
+#pragma unroll
+    for (int k = 0; k < U; k++) storeFloat(out, e + k * MT_THREADS, v[k]);
+  }
+  for (; e < end; e += MT_THREADS) storeFloat(out, e, loadAsFloat(x, e));
+}
+
 __global__ void __launch_bounds__(MT_THREADS) castMultiKernel(const __grid_constant__ MtCast t) {
   int i;
   long long start, end;
   mtChunk(t.firstBlock, t.count, t.n, &i, &start, &end);
-  const FPtr x(t.x[i], t.xBf[i] != 0), out(t.out[i], t.outBf[i] != 0);
-  for (long long e = start + threadIdx.x; e < end; e += MT_THREADS) {
-    const double dropped = (double)x[e];  // dropoutAddTypedKernel: x · 1 (the factor of an inactive dropout), no residual
-    out[e] = (float)dropped;
-  }
+  const bool xBf = t.xBf[i] != 0, oBf = t.outBf[i] != 0;
+  if (!xBf && oBf) castChunk((const float*)t.x[i], (__nv_bfloat16*)t.out[i], start, end);
+  else if (!xBf) castChunk((const float*)t.x[i], (float*)t.out[i], start, end);
+  else if (oBf) castChunk((const __nv_bfloat16*)t.x[i], (__nv_bfloat16*)t.out[i], start, end);
+  else castChunk((const __nv_bfloat16*)t.x[i], (float*)t.out[i], start, end);
 }
 
 // ---- embeddings and rows ----
@@ -733,6 +829,63 @@ __global__ void __launch_bounds__(LN_WARPS * 32) layerNormWarpKernel(FPtr x, FPt
   }
 }
 
+/** Four consecutive elements as floats (16-byte f32 or 8-byte bf16 load; p 4-element aligned). */
+__device__ inline float4 load4(const float* p) { return *(const float4*)p; }
+__device__ inline float4 load4(const __nv_bfloat16* p) {
+  const uint2 q = *(const uint2*)p;
+  return make_float4(bf16BitsToFloat((uint16_t)(q.x & 0xffffu)), bf16BitsToFloat((uint16_t)(q.x >> 16)), bf16BitsToFloat((uint16_t)(q.y & 0xffffu)),
+                     bf16BitsToFloat((uint16_t)(q.y >> 16)));
+}
+__device__ inline void store4(float* p, float4 v) { *(float4*)p = v; }
+__device__ inline void store4(__nv_bfloat16* p, float4 v) { *(uint2*)p = make_uint2(lnPackBf16(v.x, v.y), lnPackBf16(v.z, v.w)); }
+
+/**
+ * layerNorm for f32 x, gamma and beta (the residual stream; y f32 or bf16), H = 32·CPL with CPL % 4
+ * == 0 and rows 4-element aligned: a warp per row with layerNormWarpKernel's VEC columns, but in
+ * f32 arithmetic (per-lane sums in f32, the warp sums of those in f64; x̂ and y = x̂·γ + β in f32;
+ * the layer-norm threshold is NMSE 1e-6, this is ~1e-13 from the f64 kernel). No f64 conversion per
+ * element, and γ, β are read four columns at a time at the end instead of held for the whole row,
+ * so it fits three blocks per SM where the f64 kernel (174 registers at H = 1024) fits one.
+ */
+template <int CPL, typename Y>
+__global__ void __launch_bounds__(LN_WARPS * 32, 3) layerNormF32Kernel(const float* x, const float* gamma, const float* beta, Y* y, float* meanOut,
+                                                                      float* rstdOut, int R, int H, double eps) {
+  static_assert(CPL % 4 == 0, "rows are read four columns at a time");
+  const int lane = threadIdx.x & 31;
+  const int row = blockIdx.x * LN_WARPS + (threadIdx.x >> 5);
+  if (row >= R) return;  // the whole warp
+  const float* xRow = x + (long long)row * H;
+  float v[CPL];
+#pragma unroll
+  for (int k = 0; k < CPL / 4; k++) {
+    const float4 q = load4(xRow + k * 128 + lane * 4);
+    v[4 * k] = q.x, v[4 * k + 1] = q.y, v[4 * k + 2] = q.z, v[4 * k + 3] = q.w;
+  }
+  float s = 0.f;
+#pragma unroll
+  for (int j = 0; j < CPL; j++) s += v[j];
+  const float mean = (float)(warpSum((double)s) / H);
+  float sq = 0.f;
+#pragma unroll
+  for (int j = 0; j < CPL; j++) {
+    const float d = v[j] - mean;
+    sq += d * d;
+  }
+  const float rstd = (float)(1.0 / sqrt(warpSum((double)sq) / H + eps));
+  Y* yRow = y + (long long)row * H;
+#pragma unroll
+  for (int k = 0; k < CPL / 4; k++) {
+    const int c = k * 128 + lane * 4;
+    const float4 g = load4(gamma + c), b = load4(beta + c);
+    store4(yRow + c, make_float4((v[4 * k] - mean) * rstd * g.x + b.x, (v[4 * k + 1] - mean) * rstd * g.y + b.y, (v[4 * k + 2] - mean) * rstd * g.z + b.z,
+                                 (v[4 * k + 3] - mean) * rstd * g.w + b.w));
+  }
+  if (lane == 0) {
+    meanOut[row] = mean;
+    rstdOut[row] = rstd;
+  }
+}
+
 /**
  * The layer-norm backward's block step: adds the warps' per-lane column sums of dy·x̂ and dy in
  * warp order (colSum: [2][CPL·32] in shared memory) and writes them as the block's f64 partial
@@ -876,14 +1029,15 @@ __global__ void __launch_bounds__(LN_WARPS * 32, 2) layerNormBackwardF32Kernel(c
 }
 
 /**
- * layerNormBackward in two passes (opt-in, BLANKGLM_GPU_LN_BACKWARD=split; f32 x/gamma/dx):
- * layerNormBackwardDxSplitKernel keeps no column sums, so one warp per row holds dy, x and the old
- * dx of its row at once (all loads issued together, at the forward's occupancy); then
+ * layerNormBackward in two passes (the default; BLANKGLM_GPU_LN_BACKWARD=fused for the one-pass
+ * kernel above; f32 x/gamma/dx): layerNormBackwardDxSplitKernel keeps no column sums, so one warp
+ * per row holds dy, x and the old dx of its row at once (all loads issued together, four columns
+ * per load with VEC); then
  * layerNormColumnSumsKernel adds dy·x̂ and dy over 256-row chunks of 32 columns (f32 within a
  * thread, the 8 row lanes in order, f64 per chunk) for layerNormParamGradKernel. Same arithmetic
  * as layerNormBackwardF32Kernel up to the order of the column sums.
  */
-template <int CPL, typename DY>
+template <int CPL, bool VEC, typename DY>
 __global__ void __launch_bounds__(LN_WARPS * 32, 2) layerNormBackwardDxSplitKernel(const DY* dy, const float* x, const float* gamma, const float* meanIn,
                                                                                   const float* rstdIn, float* dx, int R, int H, bool accumulate) {
   __shared__ float gammaS[CPL * 32];
@@ -897,27 +1051,45 @@ __global__ void __launch_bounds__(LN_WARPS * 32, 2) layerNormBackwardDxSplitKern
   float* dxRow = dx + (long long)row * H;
   float d[CPL], xh[CPL], old[CPL];
   const float mean = meanIn[row], rstd = rstdIn[row];
+  if constexpr (VEC) {
 #pragma unroll
-  for (int j = 0; j < CPL; j++) {
-    const int c = j * 32 + lane;
-    d[j] = c < H ? loadAsFloat(dyRow, c) : 0.f;
-    xh[j] = c < H ? xRow[c] : 0.f;
-    old[j] = c < H && accumulate ? dxRow[c] : 0.f;
+    for (int k = 0; k < CPL / 4; k++) {
+      const int c = k * 128 + lane * 4;
+      const float4 dq = load4(dyRow + c), xq = load4(xRow + c), oq = accumulate ? load4(dxRow + c) : make_float4(0.f, 0.f, 0.f, 0.f);
+      d[4 * k] = dq.x, d[4 * k + 1] = dq.y, d[4 * k + 2] = dq.z, d[4 * k + 3] = dq.w;
+      xh[4 * k] = xq.x, xh[4 * k + 1] = xq.y, xh[4 * k + 2] = xq.z, xh[4 * k + 3] = xq.w;
+      old[4 * k] = oq.x, old[4 * k + 1] = oq.y, old[4 * k + 2] = oq.z, old[4 * k + 3] = oq.w;
+    }
+  } else {
+#pragma unroll
+    for (int j = 0; j < CPL; j++) {
+      const int c = j * 32 + lane;
+      d[j] = c < H ? loadAsFloat(dyRow, c) : 0.f;
+      xh[j] = c < H ? xRow[c] : 0.f;
+      old[j] = c < H && accumulate ? dxRow[c] : 0.f;
+    }
   }
   float gs = 0.f, gxs = 0.f;
 #pragma unroll
   for (int j = 0; j < CPL; j++) {
-    const int c = j * 32 + lane;
+    const int c = lnColumn(VEC, j, lane);
     xh[j] = (xh[j] - mean) * rstd;
-    const float g = c < H ? d[j] * gammaS[c] : 0.f;
+    const float g = VEC || c < H ? d[j] * gammaS[c] : 0.f;
     gs += g;
     gxs += g * xh[j];
   }
   const float gMean = warpSum(gs) / H, gxMean = warpSum(gxs) / H;
 #pragma unroll
-  for (int j = 0; j < CPL; j++) {
-    const int c = j * 32 + lane;
-    if (c < H) dxRow[c] = old[j] + rstd * (d[j] * gammaS[c] - gMean - xh[j] * gxMean);
+  for (int j = 0; j < CPL; j++) d[j] = old[j] + rstd * (d[j] * gammaS[lnColumn(VEC, j, lane)] - gMean - xh[j] * gxMean);
+  if constexpr (VEC) {
+#pragma unroll
+    for (int k = 0; k < CPL / 4; k++) store4(dxRow + k * 128 + lane * 4, make_float4(d[4 * k], d[4 * k + 1], d[4 * k + 2], d[4 * k + 3]));
+  } else {
+#pragma unroll
+    for (int j = 0; j < CPL; j++) {
+      const int c = j * 32 + lane;
+      if (c < H) dxRow[c] = d[j];
+    }
   }
 }
 
@@ -932,7 +1104,7 @@ __global__ void __launch_bounds__(256) layerNormColumnSumsKernel(const DY* dy, c
   const int r0 = blockIdx.y * LN_COLSUM_ROWS, r1 = min(R, r0 + LN_COLSUM_ROWS);
   float sG = 0.f, sB = 0.f;
   if (c < H) {
-#pragma unroll 4
+#pragma unroll 8
     for (int r = r0 + threadIdx.y; r < r1; r += 8) {
       const float d = loadAsFloat(dy, (long long)r * H + c);
       sG += d * ((x[(long long)r * H + c] - meanIn[r]) * rstdIn[r]);
@@ -1303,18 +1475,24 @@ __global__ void ceFinishKernel(const CeState* st, int T, int V, double eps, floa
   lse[t] = (float)l;
 }
 
-/** dz[t, v] = weights[t] · (exp(z − lse[t]) − (1 − ε)[v0 + v = target] − ε/V); dz may be z itself (f32). */
+/**
+ * dz[t, v] = weights[t] · (exp(z − lse[t]) − (1 − ε)[v0 + v = target] − ε/V); dz may be z itself
+ * (f32). Rows over blockIdx.y (a row's weight, lse and target read once), columns over blockIdx.x:
+ * no 64-bit division per element.
+ */
 __global__ void ceGradKernel(const float* z, FPtr dz, int T, int width, int v0, const int* targets, const float* lse, const float* weights, int V, double eps) {
-  const long long n = (long long)T * width;
-  for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x) {
-    const int t = (int)(e / width), v = (int)(e % width) + v0;
-    const double w = weights[t];
-    if (w == 0) {
-      dz[e] = 0.f;
-      continue;
+  for (int t = blockIdx.y; t < T; t += gridDim.y) {
+    const double w = weights[t], l = lse[t];
+    const int target = targets[t] - v0;
+    const long long row = (long long)t * width;
+    for (int v = blockIdx.x * blockDim.x + threadIdx.x; v < width; v += gridDim.x * blockDim.x) {
+      if (w == 0) {
+        dz[row + v] = 0.f;
+        continue;
+      }
+      const double prob = exp((double)z[row + v] - l);
+      const double tgt = v == target ? 1 - eps : 0;
+      dz[row + v] = (float)(w * (prob - tgt - eps / V));
     }
-    const double prob = exp((double)z[e] - (double)lse[t]);
-    const double target = v == targets[t] ? 1 - eps : 0;
-    dz[e] = (float)(w * (prob - target - eps / V));
   }
 }

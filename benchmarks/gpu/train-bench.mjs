@@ -11,10 +11,10 @@
 // per-op GPU time printed, with the sum next to the step's wall time.
 //
 // --variants compares kernel / allocation choices (VARIANTS below) on the same model, batches and
-// card, one after another in one process: e.g. default,zero-fill,ln-split.
+// card, one after another in one process: e.g. default,ln-fused,zero-fill.
 //
 // Usage: node benchmarks/gpu/train-bench.mjs [--models glm-base,glm-large] [--f32-models glm-base]
-//          [--variants default] [--decode-variants one-block,split] [--batch 32] [--seq 512] [--steps 6] [--warmup 2] [--no-tf32] [--no-profile] [--out DIR]
+//          [--variants default] [--decode-variants split,one-block] [--batch 32] [--seq 512] [--steps 6] [--warmup 2] [--no-tf32] [--no-profile] [--out DIR]
 // Runs from the repo after `pnpm build`, or as the bundle .carry/device/train-bench.mjs.
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -35,7 +35,7 @@ const { values: opts } = parseArgs({
     'f32-models': { type: 'string', default: 'glm-base' },
     'no-profile': { type: 'boolean', default: false },
     variants: { type: 'string', default: 'default' },
-    'decode-variants': { type: 'string', default: 'one-block' },
+    'decode-variants': { type: 'string', default: 'split' },
     out: { type: 'string', default: process.env.OUT || '.' },
   },
 });

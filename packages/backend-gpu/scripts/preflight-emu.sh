@@ -2,7 +2,7 @@
 # Pre-flight of the prepared GPU run on the CPU emulator of the addon (build/emu; no GPU): the
 # device bundles in .carry/device run the same checks as scripts/device-check.sh — the GPU checks
 # (conformance quick in f32 and bf16, GLM-tiny tracking in f32 and bf16, resume, determinism), the
-# two opt-in kernels' checks (split layer-norm backward, split decode attention), the training
+# checks of the two alternative kernels (one-pass layer-norm backward, one-block decode attention), the training
 # benchmark with every variant on glm-tiny at toy sizes (speed means nothing here: it shows the
 # script runs), and the summary. About 2 minutes on 2 cores. Run from the repo root after
 # prepare-device.sh's bundling (prepare-device.sh runs it; PREFLIGHT=0 skips it there).
@@ -30,9 +30,9 @@ step() {
   fi
 }
 step gpu-check node .carry/device/gpu-check.mjs --stages "$CORE_STAGES" --out "$OUT"
-step lnsplit-check env BLANKGLM_GPU_LN_BACKWARD=split node .carry/device/gpu-check.mjs --stages "$LNSPLIT_STAGES" --out "$OUT/lnsplit"
-step decodesplit-check env BLANKGLM_GPU_DECODE_ATTENTION=split node .carry/device/gpu-check.mjs --stages "$DECODESPLIT_STAGES" --out "$OUT/decodesplit"
-step train-bench node .carry/device/train-bench.mjs --models glm-tiny --f32-models glm-tiny --variants zero-fill,default,ln-split --decode-variants "" --batch 2 --seq 128 --steps 1 --warmup 1 --no-profile --out "$OUT"
+step lnfused-check env BLANKGLM_GPU_LN_BACKWARD=fused node .carry/device/gpu-check.mjs --stages "$LNFUSED_STAGES" --out "$OUT/lnfused"
+step decode1-check env BLANKGLM_GPU_DECODE_ATTENTION=one-block node .carry/device/gpu-check.mjs --stages "$DECODE1_STAGES" --out "$OUT/decode1"
+step train-bench node .carry/device/train-bench.mjs --models glm-tiny --f32-models glm-tiny --variants default,ln-fused,zero-fill --decode-variants "" --batch 2 --seq 128 --steps 1 --warmup 1 --no-profile --out "$OUT"
 grep -q '"errors": \[\]' "$OUT/train-bench.json" 2> /dev/null || { echo "preflight train-bench: errors in $OUT/train-bench.json"; failed=1; }
 step summary node packages/backend-gpu/scripts/device/summary.mjs "$OUT"
 [ "$failed" = 0 ] && echo "preflight: every device program ran and every check passed on the CPU emulator" || echo "preflight: FAILED (see above)"

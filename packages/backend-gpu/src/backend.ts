@@ -41,13 +41,13 @@ export interface GpuBackendOptions {
   /**
    * layerNormBackward kernels for f32 x/dx: 'fused' (one pass that also sums dGamma/dBeta) or
    * 'split' (dx with the whole row's loads in flight, the column sums in a pass of their own).
-   * Default: BLANKGLM_GPU_LN_BACKWARD, else 'fused'.
+   * Default: BLANKGLM_GPU_LN_BACKWARD, else 'split' (measured faster on an H200: benchmarks/RESULTS.md).
    */
   layerNormBackward?: 'fused' | 'split';
   /**
    * Attention with at most 16 queries (decoding with the key/value cache): 'one-block' (a block per
    * query and head walks all its keys) or 'split' (blocks of 128 keys each, merged by a second
-   * kernel: many more blocks at batch 1). Default: BLANKGLM_GPU_DECODE_ATTENTION, else 'one-block'.
+   * kernel: many more blocks at batch 1). Default: BLANKGLM_GPU_DECODE_ATTENTION, else 'split'.
    */
   decodeAttention?: 'one-block' | 'split';
   /**
@@ -391,8 +391,8 @@ export function createGpuBackend(options: GpuBackendOptions = {}): GpuBackend {
   try {
     addon.init(builtin ? 1 : 0, pythonSitePackages());
     const attention = oneOf(options.attention ?? process.env.BLANKGLM_GPU_ATTENTION ?? 'tensor-core', ['tensor-core', 'scalar'], 'attention (BLANKGLM_GPU_ATTENTION?)');
-    const lnBackward = oneOf(options.layerNormBackward ?? (process.env.BLANKGLM_GPU_LN_BACKWARD || 'fused'), ['fused', 'split'], 'layerNormBackward (BLANKGLM_GPU_LN_BACKWARD?)');
-    const decode = oneOf(options.decodeAttention ?? (process.env.BLANKGLM_GPU_DECODE_ATTENTION || 'one-block'), ['one-block', 'split'], 'decodeAttention (BLANKGLM_GPU_DECODE_ATTENTION?)');
+    const lnBackward = oneOf(options.layerNormBackward ?? (process.env.BLANKGLM_GPU_LN_BACKWARD || 'split'), ['fused', 'split'], 'layerNormBackward (BLANKGLM_GPU_LN_BACKWARD?)');
+    const decode = oneOf(options.decodeAttention ?? (process.env.BLANKGLM_GPU_DECODE_ATTENTION || 'split'), ['one-block', 'split'], 'decodeAttention (BLANKGLM_GPU_DECODE_ATTENTION?)');
     uninitialized = oneOf(options.uninitialized ?? (process.env.BLANKGLM_GPU_UNINITIALIZED || 'none'), FILLS, 'uninitialized (BLANKGLM_GPU_UNINITIALIZED?)');
     info = addon.setOptions(
       (options.tf32 ?? envFlag('BLANKGLM_GPU_TF32')) ? 1 : 0,

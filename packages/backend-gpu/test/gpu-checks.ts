@@ -382,7 +382,10 @@ export function checkResume(makeGpu: () => Backend, precision: 'f32' | 'bf16' = 
  */
 const EOP_LIFT = 1.2;
 
-export function checkGeneration(gpu: Backend & { setOptions?(o: { decodeAttention?: 'one-block' | 'split' }): unknown }): DeterminismResult {
+export function checkGeneration(
+  gpu: Backend & { setOptions?(o: { decodeAttention?: 'one-block' | 'split' }): unknown; info?: { splitDecode: boolean } },
+): DeterminismResult {
+  const decodeDefault = gpu.info?.splitDecode === false ? 'one-block' : 'split';
   const MASK = 3, SOP = 4, EOP = 5;
   const config = trackingConfig();
   const state = initParameters(config, new Rng(21));
@@ -430,7 +433,7 @@ export function checkGeneration(gpu: Backend & { setOptions?(o: { decodeAttentio
       });
     });
   }
-  gpu.setOptions?.({ decodeAttention: 'one-block' });
+  gpu.setOptions?.({ decodeAttention: decodeDefault });
   return problems.length === 0
     ? { ok: true, detail: `greedy, sampling and beam search: ${blanks} blanks (${ended} ended with eop) as the reference fills them, with both decode-attention kernels; log p within ${worst.toExponential(2)}` }
     : { ok: false, detail: problems.join('\n') };

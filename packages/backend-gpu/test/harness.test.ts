@@ -46,15 +46,15 @@ describe('device-check summary (scripts/device/summary.mjs)', () => {
       'gpu-check-quick.json': { results: [{ stage: 'conformance quick', ok: true, summary: '337/337' }] },
       'train-bench.json': {
         train: [
-          run('glm-base', 'zero-fill', 460_000), run('glm-base', 'default', 455_000), run('glm-base', 'ln-split', 470_000, false),
-          run('glm-large', 'default', 170_000), run('glm-large', 'ln-split', 180_000),
+          run('glm-base', 'zero-fill', 460_000), run('glm-base', 'default', 455_000), run('glm-base', 'ln-fused', 470_000, false),
+          run('glm-large', 'default', 170_000), run('glm-large', 'ln-fused', 180_000),
         ],
       },
       'hf-eager/hf_peer.json': eager,
     });
     expect(text).toMatch(/GPU checks: 1\/1 passed/);
     expect(text).toMatch(/target glm-base >= 1\.50x bert-base eager: 1\.517x with variant default \(455,000 vs 300,000 tokens\/s\): MET/);
-    expect(text).toMatch(/target glm-large >= 1\.30x bert-large eager: 1\.324x with variant ln-split .*: MET/);
+    expect(text).toMatch(/target glm-large >= 1\.30x bert-large eager: 1\.324x with variant ln-fused .*: MET/);
   });
 
   it('says what was not measured, and a ratio met with failing checks', () => {

@@ -49,7 +49,7 @@ for (const [glm, bert, precision] of [['glm-base', 'bert-base', 'bf16'], ['glm-b
   }
 }
 // Issue 6's targets, from the fastest variant a change could ship (not zero-fill, the code path
-// before 'uninitialized' outputs; finite losses; ln-split joins the bench only after its checks).
+// before 'uninitialized' outputs; finite losses; ln-fused joins the bench only after its checks).
 lines.push('');
 const checksOk = core?.results?.length ? core.results.every((r) => r.ok) : false;
 lines.push(`GPU checks: ${core?.results?.length ? `${core.results.filter((r) => r.ok).length}/${core.results.length} passed` : 'no result'}`);

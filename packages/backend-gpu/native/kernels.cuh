@@ -842,8 +842,9 @@ __device__ inline void store4(__nv_bfloat16* p, float4 v) { *(uint2*)p = make_ui
 /**
  * layerNorm for f32 x, gamma and beta (the residual stream; y f32 or bf16), H = 32·CPL with CPL % 4
  * == 0 and rows 4-element aligned: a warp per row with layerNormWarpKernel's VEC columns, but in
- * f32 arithmetic (per-lane sums in f32, the warp sums of those in f64; x̂ and y = x̂·γ + β in f32;
- * the layer-norm threshold is NMSE 1e-6, this is ~1e-13 from the f64 kernel). No f64 conversion per
+ * f32 arithmetic (per-lane sums in f32, the warp sums of those in f64; x̂ and y = x̂·γ + β in f32:
+ * a few f32 roundings per element: NMSE 1.2e-14 against the reference on an H200 in the conformance
+ * cases with H = 768 and 1024, the threshold being 1e-6). No f64 conversion per
  * element, and γ, β are read four columns at a time at the end instead of held for the whole row,
  * so it fits three blocks per SM where the f64 kernel (174 registers at H = 1024) fits one.
  */

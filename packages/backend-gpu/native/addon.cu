@@ -12,6 +12,7 @@
 #include <cstring>
 #include <functional>
 #include <type_traits>
+#include <initializer_list>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -534,8 +535,13 @@ static int lnColumnsPerLane(int H, bool vec) {
   return 0;
 }
 
-/** Can rows of p be read four elements at a time (aligned to 4 elements)? */
-static bool lnVecAligned(FPtr p) { return ((uintptr_t)p.p % (uintptr_t)(4 * p.bytes())) == 0; }
+/** Can rows of H columns be read four elements at a time from each of ps (a VEC width, every base aligned to 4 elements)? */
+static bool lnVecRows(int H, std::initializer_list<FPtr> ps) {
+  if (lnColumnsPerLane(H, true) == 0) return false;
+  for (const FPtr& p : ps)
+    if ((uintptr_t)p.p % (uintptr_t)(4 * p.bytes()) != 0) return false;
+  return true;
+}
 
 /** Calls f(std::integral_constant<int, CPL>{}, std::bool_constant<VEC>{}) for the instantiated (cpl, vec). */
 template <typename F>
@@ -566,7 +572,7 @@ static void opLayerNorm(const Call& c) {
   const int R = (int)c.i("rows"), H = (int)c.i("hiddenSize");
   const FPtr x = c.fp("x"), gamma = c.fp("gamma"), beta = c.fp("beta"), y = c.fp("y");
   if (R <= 0) return;
-  const bool vec = lnColumnsPerLane(H, true) > 0 && lnVecAligned(x) && lnVecAligned(gamma) && lnVecAligned(beta) && lnVecAligned(y);
+  const bool vec = lnVecRows(H, {x, gamma, beta, y});
   const int cpl = lnColumnsPerLane(H, vec);
   if (cpl == 0) {
     layerNormKernel<<<R, 256, 0, S.stream>>>(x, gamma, beta, y, c.fl("mean"), c.fl("rstd"), H, c.f("eps"));
@@ -608,7 +614,7 @@ static void opLayerNormBackward(const Call& c) {
     const int chunks = (R + LN_COLSUM_ROWS - 1) / LN_COLSUM_ROWS;
     Scratch partial((size_t)chunks * 2 * H * sizeof(double), "layerNormBackward column sums");
     const float *xp = (const float*)x.p, *gp = (const float*)gamma.p;
-    const bool vec = lnColumnsPerLane(H, true) > 0 && lnVecAligned(dy) && lnVecAligned(x) && lnVecAligned(dx);
+    const bool vec = lnVecRows(H, {dy, x, dx});
     lnDispatch(lnColumnsPerLane(H, vec), vec, [&](auto C, auto V) {
       constexpr int CPL = decltype(C)::value;
       constexpr bool VEC = decltype(V)::value;

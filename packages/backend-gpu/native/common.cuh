@@ -138,17 +138,6 @@ inline unsigned blocksFor(long long n, int threads, long long cap = 65535LL * 16
 // (bf16 widened exactly), `x[i] = v` stores v (rounded to nearest-even for bf16). The storage
 // flag is uniform over a launch, so the branch costs nothing measurable in memory-bound kernels,
 // and the f32 path computes exactly what it did with plain float pointers.
-__host__ __device__ inline float bf16BitsToFloat(uint16_t b) {
-#ifdef __CUDA_ARCH__
-  return __uint_as_float((uint32_t)b << 16);
-#else
-  uint32_t u = (uint32_t)b << 16;
-  float f;
-  memcpy(&f, &u, 4);
-  return f;
-#endif
-}
-
 struct FRef {
   void* p;
   bool bf;

@@ -737,6 +737,67 @@ __global__ void layerNormBackwardDxKernel(FPtr dy, FPtr x, FPtr gamma, const flo
   }
 }
 
+/**
+ * VEC consecutive elements of storage type T as floats, in one 4-, 8- or 16-byte access (p aligned
+ * to VEC elements): the vectorised rows of the layer-norm and dense-column kernels. bf16 → f32 is
+ * exact; f32 → bf16 rounds to nearest-even, as storeFloat.
+ */
+template <typename T, int VEC>
+struct VecIO;
+
+/** Two bf16 values (round to nearest-even) in one word, the first in the low half (little-endian). */
+__device__ inline uint32_t packBf16x2(float lo, float hi) {
+  return (uint32_t)__bfloat16_as_ushort(__float2bfloat16_rn(lo)) | ((uint32_t)__bfloat16_as_ushort(__float2bfloat16_rn(hi)) << 16);
+}
+__device__ inline float bf16Low(uint32_t w) { return __uint_as_float(w << 16); }
+__device__ inline float bf16High(uint32_t w) { return __uint_as_float(w & 0xffff0000u); }
+
+template <>
+struct VecIO<float, 4> {
+  __device__ static void load(const float* p, float* v) {
+    const float4 q = *(const float4*)p;
+    v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
+  }
+  __device__ static void store(float* p, const float* v) { *(float4*)p = make_float4(v[0], v[1], v[2], v[3]); }
+};
+
+template <>
+struct VecIO<__nv_bfloat16, 4> {
+  __device__ static void load(const __nv_bfloat16* p, float* v) {
+    const uint2 q = *(const uint2*)p;
+    v[0] = bf16Low(q.x), v[1] = bf16High(q.x), v[2] = bf16Low(q.y), v[3] = bf16High(q.y);
+  }
+  __device__ static void store(__nv_bfloat16* p, const float* v) { *(uint2*)p = make_uint2(packBf16x2(v[0], v[1]), packBf16x2(v[2], v[3])); }
+};
+
+template <>
+struct VecIO<__nv_bfloat16, 8> {
+  __device__ static void load(const __nv_bfloat16* p, float* v) {
+    const uint4 q = *(const uint4*)p;
+    const uint32_t w[4] = {q.x, q.y, q.z, q.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) v[2 * i] = bf16Low(w[i]), v[2 * i + 1] = bf16High(w[i]);
+  }
+  __device__ static void store(__nv_bfloat16* p, const float* v) {
+    uint32_t w[4];
+#pragma unroll
+    for (int i = 0; i < 4; i++) w[i] = packBf16x2(v[2 * i], v[2 * i + 1]);
+    *(uint4*)p = make_uint4(w[0], w[1], w[2], w[3]);
+  }
+};
+
+template <>
+struct VecIO<float, 1> {
+  __device__ static void load(const float* p, float* v) { v[0] = *p; }
+  __device__ static void store(float* p, const float* v) { *p = v[0]; }
+};
+
+template <>
+struct VecIO<__nv_bfloat16, 1> {
+  __device__ static void load(const __nv_bfloat16* p, float* v) { v[0] = __bfloat162float(*p); }
+  __device__ static void store(__nv_bfloat16* p, const float* v) { *p = __float2bfloat16_rn(v[0]); }
+};
+
 // ---- layer norm, a warp per row (H ≤ 32·CPL ≤ 1024) ----
 // Lane `lane` owns CPL columns of the row, kept in registers: with VEC (H = 32·CPL, CPL % 4 == 0,
 // rows 4-element aligned) element j is column (j/4)·128 + 4·lane + j%4, loaded four at a time;
@@ -751,14 +812,8 @@ __device__ inline void lnLoadRow(FPtr p, long long base, int H, int lane, float 
 #pragma unroll
     for (int k = 0; k < CPL / 4; k++) {
       const long long o = base + k * 128 + lane * 4;
-      if (!p.bf) {
-        const float4 q = *(const float4*)((const float*)p.p + o);
-        v[4 * k] = q.x, v[4 * k + 1] = q.y, v[4 * k + 2] = q.z, v[4 * k + 3] = q.w;
-      } else {
-        const uint2 q = *(const uint2*)((const __nv_bfloat16*)p.p + o);
-        v[4 * k] = bf16BitsToFloat((uint16_t)(q.x & 0xffffu)), v[4 * k + 1] = bf16BitsToFloat((uint16_t)(q.x >> 16));
-        v[4 * k + 2] = bf16BitsToFloat((uint16_t)(q.y & 0xffffu)), v[4 * k + 3] = bf16BitsToFloat((uint16_t)(q.y >> 16));
-      }
+      if (!p.bf) VecIO<float, 4>::load((const float*)p.p + o, v + 4 * k);
+      else VecIO<__nv_bfloat16, 4>::load((const __nv_bfloat16*)p.p + o, v + 4 * k);
     }
   } else {
 #pragma unroll
@@ -769,18 +824,14 @@ __device__ inline void lnLoadRow(FPtr p, long long base, int H, int lane, float 
   }
 }
 
-__device__ inline uint32_t lnPackBf16(float lo, float hi) {
-  return (uint32_t)__bfloat16_as_ushort(__float2bfloat16_rn(lo)) | ((uint32_t)__bfloat16_as_ushort(__float2bfloat16_rn(hi)) << 16);
-}
-
 template <int CPL, bool VEC>
 __device__ inline void lnStoreRow(FPtr p, long long base, int H, int lane, const float (&v)[CPL]) {
   if constexpr (VEC) {
 #pragma unroll
     for (int k = 0; k < CPL / 4; k++) {
       const long long o = base + k * 128 + lane * 4;
-      if (!p.bf) *(float4*)((float*)p.p + o) = make_float4(v[4 * k], v[4 * k + 1], v[4 * k + 2], v[4 * k + 3]);
-      else *(uint2*)((__nv_bfloat16*)p.p + o) = make_uint2(lnPackBf16(v[4 * k], v[4 * k + 1]), lnPackBf16(v[4 * k + 2], v[4 * k + 3]));
+      if (!p.bf) VecIO<float, 4>::store((float*)p.p + o, v + 4 * k);
+      else VecIO<__nv_bfloat16, 4>::store((__nv_bfloat16*)p.p + o, v + 4 * k);
     }
   } else {
 #pragma unroll
@@ -829,16 +880,6 @@ __global__ void __launch_bounds__(LN_WARPS * 32) layerNormWarpKernel(FPtr x, FPt
   }
 }
 
-/** Four consecutive elements as floats (16-byte f32 or 8-byte bf16 load; p 4-element aligned). */
-__device__ inline float4 load4(const float* p) { return *(const float4*)p; }
-__device__ inline float4 load4(const __nv_bfloat16* p) {
-  const uint2 q = *(const uint2*)p;
-  return make_float4(bf16BitsToFloat((uint16_t)(q.x & 0xffffu)), bf16BitsToFloat((uint16_t)(q.x >> 16)), bf16BitsToFloat((uint16_t)(q.y & 0xffffu)),
-                     bf16BitsToFloat((uint16_t)(q.y >> 16)));
-}
-__device__ inline void store4(float* p, float4 v) { *(float4*)p = v; }
-__device__ inline void store4(__nv_bfloat16* p, float4 v) { *(uint2*)p = make_uint2(lnPackBf16(v.x, v.y), lnPackBf16(v.z, v.w)); }
-
 /**
  * layerNorm for f32 x, gamma and beta (the residual stream; y f32 or bf16), H = 32·CPL with CPL % 4
  * == 0 and rows 4-element aligned: a warp per row with layerNormWarpKernel's VEC columns, but in
@@ -858,10 +899,7 @@ __global__ void __launch_bounds__(LN_WARPS * 32, 3) layerNormF32Kernel(const flo
   const float* xRow = x + (long long)row * H;
   float v[CPL];
 #pragma unroll
-  for (int k = 0; k < CPL / 4; k++) {
-    const float4 q = load4(xRow + k * 128 + lane * 4);
-    v[4 * k] = q.x, v[4 * k + 1] = q.y, v[4 * k + 2] = q.z, v[4 * k + 3] = q.w;
-  }
+  for (int k = 0; k < CPL / 4; k++) VecIO<float, 4>::load(xRow + k * 128 + lane * 4, v + 4 * k);
   float s = 0.f;
 #pragma unroll
   for (int j = 0; j < CPL; j++) s += v[j];
@@ -877,9 +915,12 @@ __global__ void __launch_bounds__(LN_WARPS * 32, 3) layerNormF32Kernel(const flo
 #pragma unroll
   for (int k = 0; k < CPL / 4; k++) {
     const int c = k * 128 + lane * 4;
-    const float4 g = load4(gamma + c), b = load4(beta + c);
-    store4(yRow + c, make_float4((v[4 * k] - mean) * rstd * g.x + b.x, (v[4 * k + 1] - mean) * rstd * g.y + b.y, (v[4 * k + 2] - mean) * rstd * g.z + b.z,
-                                 (v[4 * k + 3] - mean) * rstd * g.w + b.w));
+    float g[4], b[4], out[4];
+    VecIO<float, 4>::load(gamma + c, g);
+    VecIO<float, 4>::load(beta + c, b);
+#pragma unroll
+    for (int i = 0; i < 4; i++) out[i] = (v[4 * k + i] - mean) * rstd * g[i] + b[i];
+    VecIO<Y, 4>::store(yRow + c, out);
   }
   if (lane == 0) {
     meanOut[row] = mean;
@@ -1056,10 +1097,10 @@ __global__ void __launch_bounds__(LN_WARPS * 32, 2) layerNormBackwardDxSplitKern
 #pragma unroll
     for (int k = 0; k < CPL / 4; k++) {
       const int c = k * 128 + lane * 4;
-      const float4 dq = load4(dyRow + c), xq = load4(xRow + c), oq = accumulate ? load4(dxRow + c) : make_float4(0.f, 0.f, 0.f, 0.f);
-      d[4 * k] = dq.x, d[4 * k + 1] = dq.y, d[4 * k + 2] = dq.z, d[4 * k + 3] = dq.w;
-      xh[4 * k] = xq.x, xh[4 * k + 1] = xq.y, xh[4 * k + 2] = xq.z, xh[4 * k + 3] = xq.w;
-      old[4 * k] = oq.x, old[4 * k + 1] = oq.y, old[4 * k + 2] = oq.z, old[4 * k + 3] = oq.w;
+      VecIO<DY, 4>::load(dyRow + c, d + 4 * k);
+      VecIO<float, 4>::load(xRow + c, xh + 4 * k);
+      if (accumulate) VecIO<float, 4>::load(dxRow + c, old + 4 * k);
+      else old[4 * k] = old[4 * k + 1] = old[4 * k + 2] = old[4 * k + 3] = 0.f;
     }
   } else {
 #pragma unroll
@@ -1084,7 +1125,7 @@ __global__ void __launch_bounds__(LN_WARPS * 32, 2) layerNormBackwardDxSplitKern
   for (int j = 0; j < CPL; j++) d[j] = old[j] + rstd * (d[j] * gammaS[lnColumn(VEC, j, lane)] - gMean - xh[j] * gxMean);
   if constexpr (VEC) {
 #pragma unroll
-    for (int k = 0; k < CPL / 4; k++) store4(dxRow + k * 128 + lane * 4, make_float4(d[4 * k], d[4 * k + 1], d[4 * k + 2], d[4 * k + 3]));
+    for (int k = 0; k < CPL / 4; k++) VecIO<float, 4>::store(dxRow + k * 128 + lane * 4, d + 4 * k);
   } else {
 #pragma unroll
     for (int j = 0; j < CPL; j++) {
@@ -1260,49 +1301,6 @@ __global__ void activationBackwardKernel(FPtr dy, FPtr preAct, FPtr dz, long lon
 // and sums dz as stored (rounded to bf16 when dz is bf16), so the bias gradient matches the products.
 constexpr int DCOL_TX = 32, DCOL_TY = 8;
 
-template <typename T, int VEC>
-struct VecIO;
-
-template <>
-struct VecIO<float, 4> {
-  __device__ static void load(const float* p, float (&v)[4]) {
-    const float4 q = *(const float4*)p;
-    v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
-  }
-  __device__ static void store(float* p, const float (&v)[4]) { *(float4*)p = make_float4(v[0], v[1], v[2], v[3]); }
-};
-
-template <>
-struct VecIO<__nv_bfloat16, 8> {
-  __device__ static void load(const __nv_bfloat16* p, float (&v)[8]) {
-    const uint4 q = *(const uint4*)p;
-    const uint32_t w[4] = {q.x, q.y, q.z, q.w};
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-      v[2 * i] = __uint_as_float(w[i] << 16);  // element 2i is the low half (little-endian)
-      v[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
-    }
-  }
-  __device__ static void store(__nv_bfloat16* p, const float (&v)[8]) {
-    uint32_t w[4];
-#pragma unroll
-    for (int i = 0; i < 4; i++)
-      w[i] = (uint32_t)__bfloat16_as_ushort(__float2bfloat16_rn(v[2 * i])) | ((uint32_t)__bfloat16_as_ushort(__float2bfloat16_rn(v[2 * i + 1])) << 16);
-    *(uint4*)p = make_uint4(w[0], w[1], w[2], w[3]);
-  }
-};
-
-template <>
-struct VecIO<float, 1> {
-  __device__ static void load(const float* p, float (&v)[1]) { v[0] = *p; }
-  __device__ static void store(float* p, const float (&v)[1]) { *p = v[0]; }
-};
-
-template <>
-struct VecIO<__nv_bfloat16, 1> {
-  __device__ static void load(const __nv_bfloat16* p, float (&v)[1]) { v[0] = __bfloat162float(*p); }
-  __device__ static void store(__nv_bfloat16* p, const float (&v)[1]) { *p = __float2bfloat16_rn(v[0]); }
-};
 
 /** The value a store of f into T keeps, as a float (bf16: round to nearest-even). */
 __device__ inline float storedAs(float f, float*) { return f; }
